@@ -1,0 +1,328 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ENV, requireEnv } from "../config.js";
+import { FINISHED_STATUSES, RESUMABLE_STATUSES, StepStatus, WorkflowStatus } from "../constants.js";
+import {
+  InvalidWorkflowStateError,
+  ResultTimeoutError,
+  StepOutOfRangeError,
+  ValidationError,
+  WorkflowCancelledError,
+  WorkflowConflictError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowRecoveryExceededError,
+} from "../errors.js";
+import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
+import type { WorkQueue } from "../queue/WorkQueue.js";
+import { deserialize, serialize } from "../serialization.js";
+import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
+import type { ListWorkflowsQuery, WorkflowStore } from "../store/WorkflowStore.js";
+import type { WorkflowRecord } from "../types.js";
+import { validateWorkflowId, type WorkflowDefinition } from "../workflow.js";
+import { runningStepInfo, toStepInfo, toWorkflowStatus, type StepInfo, type WorkflowStatusInfo } from "./status.js";
+
+export interface StartWorkflowOptions {
+  /** Idempotency key: starting twice with one id returns the same workflow. @default a random UUID */
+  workflowId?: string;
+  applicationVersion?: string;
+}
+
+export interface ForkWorkflowOptions {
+  applicationVersion?: string;
+  /** @default a random UUID */
+  workflowId?: string;
+}
+
+export interface CancelWorkflowOptions {
+  /** Return only once no step of the workflow is running. @default false */
+  wait?: boolean;
+  /** Give up waiting after this long. @default until the running step's lease ends */
+  timeoutMs?: number;
+}
+
+export interface GetResultOptions {
+  /** @default wait without limit */
+  timeoutMs?: number;
+}
+
+export type ListWorkflowsInput = ListWorkflowsQuery;
+
+export interface ListWorkflowsOutput {
+  workflows: WorkflowStatusInfo[];
+  nextToken?: string;
+}
+
+export interface WorkflowHandle<O = unknown> {
+  readonly workflowId: string;
+  getStatus(): Promise<WorkflowStatusInfo>;
+  /** The workflow's output; throws WorkflowFailedError, WorkflowCancelledError or WorkflowRecoveryExceededError. */
+  getResult(options?: GetResultOptions): Promise<O>;
+}
+
+export interface WorkflowClientOptions {
+  store: WorkflowStore;
+  queue: WorkQueue;
+  now?: () => number;
+}
+
+const POLL_MIN_MS = 25;
+const POLL_MAX_MS = 1_000;
+
+/** Start, inspect and steer workflows. Needs only the table and the queue. */
+export class WorkflowClient {
+  private readonly store: WorkflowStore;
+  private readonly queue: WorkQueue;
+  private readonly now: () => number;
+
+  constructor(options: WorkflowClientOptions) {
+    this.store = options.store;
+    this.queue = options.queue;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** A client on the table and queue named by $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL (endpoint variables apply). */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): WorkflowClient {
+    return new WorkflowClient({
+      store: new DynamoWorkflowStore({ tableName: requireEnv(ENV.tableName, env) }),
+      queue: new SqsWorkQueue({ queueUrl: requireEnv(ENV.queueUrl, env) }),
+    });
+  }
+
+  async startWorkflow<I, O>(
+    workflow: string | WorkflowDefinition<I, O>,
+    input: I,
+    options: StartWorkflowOptions = {},
+  ): Promise<WorkflowHandle<O>> {
+    const name = typeof workflow === "string" ? workflow : workflow?.name;
+    if (typeof name !== "string" || name.length === 0) throw new ValidationError("startWorkflow needs a workflow name");
+    const workflowId = options.workflowId ?? randomUUID();
+    validateWorkflowId(workflowId);
+    if (options.applicationVersion !== undefined && typeof options.applicationVersion !== "string") {
+      throw new ValidationError("applicationVersion must be a string");
+    }
+    const now = this.now();
+    const record: WorkflowRecord = {
+      workflowId,
+      name,
+      status: WorkflowStatus.ENQUEUED,
+      input: serialize(input, `input of workflow "${name}"`),
+      createdAt: now,
+      updatedAt: now,
+      cancelRequested: false,
+      generation: 0,
+      version: 0,
+      ...(options.applicationVersion !== undefined ? { applicationVersion: options.applicationVersion } : {}),
+    };
+    const result = await this.store.createWorkflow(record);
+    if (!result.created) {
+      const existing = result.existing;
+      if (existing.name !== name) {
+        throw new WorkflowConflictError(
+          workflowId,
+          `Workflow id "${workflowId}" is already used by a workflow named "${existing.name}"; it was not started again as "${name}"`,
+        );
+      }
+      // The first start may have died before sending its message: make sure one exists.
+      if (existing.status === WorkflowStatus.ENQUEUED && !existing.running) await this.sendNext(existing);
+      return this.handle(workflowId);
+    }
+    await this.queue.send([{ workflowId, step: 1, generation: 0 }]);
+    return this.handle(workflowId);
+  }
+
+  retrieveWorkflow<O = unknown>(workflowId: string): WorkflowHandle<O> {
+    validateWorkflowId(workflowId);
+    return this.handle<O>(workflowId);
+  }
+
+  async getWorkflowStatus(workflowId: string): Promise<WorkflowStatusInfo> {
+    validateWorkflowId(workflowId);
+    const [record, recordedSteps] = await Promise.all([this.store.getWorkflow(workflowId), this.store.countSteps(workflowId)]);
+    if (!record) throw new WorkflowNotFoundError(workflowId);
+    return toWorkflowStatus(record, recordedSteps);
+  }
+
+  /**
+   * Cancel: the workflow becomes CANCELLED at once; a step already running
+   * finishes and is recorded, nothing after it runs, and its pending messages
+   * are dropped when they surface. Finished workflows are left as they are.
+   */
+  async cancelWorkflow(workflowId: string, options: CancelWorkflowOptions = {}): Promise<WorkflowStatusInfo> {
+    validateWorkflowId(workflowId);
+    let record = await this.store.cancelWorkflow(workflowId, this.now());
+    if (!record) throw new WorkflowNotFoundError(workflowId);
+    if (options.wait) record = await this.waitUntilIdle(record, options.timeoutMs);
+    return toWorkflowStatus(record);
+  }
+
+  /**
+   * Restart a CANCELLED, ERROR, MAX_RECOVERY_ATTEMPTS_EXCEEDED or ENQUEUED workflow
+   * from the step after its last recorded one (an ERROR workflow re-runs its failed step).
+   */
+  async resumeWorkflow<O = unknown>(workflowId: string): Promise<WorkflowHandle<O>> {
+    validateWorkflowId(workflowId);
+    const state = await this.store.loadState(workflowId);
+    if (!state) throw new WorkflowNotFoundError(workflowId);
+    const wf = state.workflow;
+    if (!RESUMABLE_STATUSES.includes(wf.status)) throw new InvalidWorkflowStateError(workflowId, wf.status, "resume", RESUMABLE_STATUSES);
+    const last = state.steps.reduce<(typeof state.steps)[number] | undefined>((m, s) => (!m || s.functionId > m.functionId ? s : m), undefined);
+    const deleteStep = wf.status === WorkflowStatus.ERROR && last?.status === StepStatus.ERROR ? last.functionId : undefined;
+    const resumed = await this.store.resumeWorkflow(wf, { now: this.now(), ...(deleteStep !== undefined ? { deleteStep } : {}) });
+    if (!resumed) {
+      throw new WorkflowConflictError(workflowId, `Workflow "${workflowId}" changed while it was being resumed (another resume or a cancel won); nothing was done`);
+    }
+    const step = deleteStep ?? (last?.functionId ?? 0) + 1;
+    await this.queue.send([{ workflowId, step, generation: resumed.generation }]);
+    return this.handle(workflowId);
+  }
+
+  /**
+   * Start a new workflow with the same input whose steps 1..startStep-1 reuse the
+   * original's recorded results; execution begins at startStep. The original is untouched.
+   */
+  async forkWorkflow<O = unknown>(workflowId: string, startStep: number, options: ForkWorkflowOptions = {}): Promise<WorkflowHandle<O>> {
+    validateWorkflowId(workflowId);
+    if (!Number.isInteger(startStep)) throw new ValidationError(`startStep must be an integer, got ${String(startStep)}`);
+    const newId = options.workflowId ?? randomUUID();
+    validateWorkflowId(newId, "fork workflowId");
+    const state = await this.store.loadState(workflowId);
+    if (!state) throw new WorkflowNotFoundError(workflowId);
+    const lastRecorded = state.steps.reduce((m, s) => Math.max(m, s.functionId), 0);
+    if (startStep < 1 || startStep > lastRecorded + 1) throw new StepOutOfRangeError(workflowId, startStep, lastRecorded + 1);
+    const wf = state.workflow;
+    const now = this.now();
+    const applicationVersion = options.applicationVersion ?? wf.applicationVersion;
+    const record: WorkflowRecord = {
+      workflowId: newId,
+      name: wf.name,
+      status: WorkflowStatus.ENQUEUED,
+      input: wf.input,
+      createdAt: now,
+      updatedAt: now,
+      cancelRequested: false,
+      generation: 0,
+      version: 0,
+      forkedFrom: { workflowId, startStep },
+      ...(applicationVersion !== undefined ? { applicationVersion } : {}),
+    };
+    const copied = state.steps
+      .filter((s) => s.functionId < startStep)
+      .map((s) => ({ ...s, workflowId: newId, copiedFrom: s.copiedFrom ?? workflowId }));
+    const created = await this.store.createWorkflow(record, copied);
+    if (!created.created) throw new WorkflowConflictError(newId, `Cannot fork into workflow id "${newId}": it is already taken`);
+    await this.queue.send([{ workflowId: newId, step: startStep, generation: 0 }]);
+    return this.handle(newId);
+  }
+
+  async listWorkflows(input: ListWorkflowsInput = {}): Promise<ListWorkflowsOutput> {
+    validateListInput(input);
+    const page = await this.store.listWorkflows(input);
+    return { workflows: page.items.map((r) => toWorkflowStatus(r)), ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
+  }
+
+  /** Every workflow matching `input`, fetched a page at a time. */
+  async *iterateWorkflows(input: Omit<ListWorkflowsInput, "nextToken"> = {}): AsyncGenerator<WorkflowStatusInfo> {
+    let nextToken: string | undefined;
+    do {
+      const page = await this.listWorkflows({ ...input, ...(nextToken ? { nextToken } : {}) });
+      yield* page.workflows;
+      nextToken = page.nextToken;
+    } while (nextToken);
+  }
+
+  /** The recorded steps in order, then the step running now (status PENDING), if any. */
+  async listWorkflowSteps(workflowId: string): Promise<StepInfo[]> {
+    const steps: StepInfo[] = [];
+    for await (const step of this.iterateWorkflowSteps(workflowId)) steps.push(step);
+    return steps;
+  }
+
+  /** Like listWorkflowSteps, a page at a time, for workflows with many or large steps. */
+  async *iterateWorkflowSteps(workflowId: string, options: { pageSize?: number } = {}): AsyncGenerator<StepInfo> {
+    validateWorkflowId(workflowId);
+    const record = await this.store.getWorkflow(workflowId);
+    if (!record) throw new WorkflowNotFoundError(workflowId);
+    let nextToken: string | undefined;
+    let last = 0;
+    do {
+      const page = await this.store.listSteps(workflowId, { limit: options.pageSize ?? 100, ...(nextToken ? { nextToken } : {}) });
+      for (const step of page.items) {
+        last = step.functionId;
+        yield toStepInfo(step);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    const running = runningStepInfo(record);
+    if (running && running.functionId > last && !FINISHED_STATUSES.includes(record.status)) yield running;
+  }
+
+  private handle<O>(workflowId: string): WorkflowHandle<O> {
+    return {
+      workflowId,
+      getStatus: () => this.getWorkflowStatus(workflowId),
+      getResult: (options) => this.awaitResult<O>(workflowId, options),
+    };
+  }
+
+  private async awaitResult<O>(workflowId: string, options: GetResultOptions = {}): Promise<O> {
+    const deadline = options.timeoutMs === undefined ? Infinity : this.now() + options.timeoutMs;
+    let delay = POLL_MIN_MS;
+    for (;;) {
+      const record = await this.store.getWorkflow(workflowId);
+      if (!record) throw new WorkflowNotFoundError(workflowId);
+      switch (record.status) {
+        case WorkflowStatus.SUCCESS:
+          return deserialize(record.output) as O;
+        case WorkflowStatus.ERROR:
+          throw new WorkflowFailedError(workflowId, record.error ?? { name: "Error", message: "unknown failure" });
+        case WorkflowStatus.CANCELLED:
+          throw new WorkflowCancelledError(workflowId);
+        case WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED:
+          throw new WorkflowRecoveryExceededError(workflowId, record.recoveryReason);
+      }
+      if (this.now() >= deadline) throw new ResultTimeoutError(workflowId, options.timeoutMs!, record.status);
+      await sleep(Math.min(delay, Math.max(0, deadline - this.now())));
+      delay = Math.min(POLL_MAX_MS, delay * 2);
+    }
+  }
+
+  /** Wait until no worker holds a live claim on the workflow. */
+  private async waitUntilIdle(record: WorkflowRecord, timeoutMs: number | undefined): Promise<WorkflowRecord> {
+    const deadline = timeoutMs === undefined ? Infinity : this.now() + timeoutMs;
+    let current = record;
+    let delay = POLL_MIN_MS;
+    while (current.running && current.running.until > this.now()) {
+      if (this.now() >= deadline) {
+        throw new ResultTimeoutError(current.workflowId, timeoutMs!, `${current.status}, step ${current.running.step} still running`);
+      }
+      await sleep(Math.min(delay, Math.max(0, deadline - this.now())));
+      delay = Math.min(POLL_MAX_MS, delay * 2);
+      const fresh = await this.store.getWorkflow(current.workflowId);
+      if (!fresh) throw new WorkflowNotFoundError(current.workflowId);
+      current = fresh;
+    }
+    return current;
+  }
+
+  /** Send the message that starts the next unrecorded step of an ENQUEUED workflow. */
+  private async sendNext(wf: WorkflowRecord): Promise<void> {
+    const steps = await this.store.countSteps(wf.workflowId);
+    await this.queue.send([{ workflowId: wf.workflowId, step: steps + 1, generation: wf.generation }]);
+  }
+}
+
+function validateListInput(input: ListWorkflowsInput): void {
+  const statuses = Object.values(WorkflowStatus) as string[];
+  if (input.status !== undefined && !statuses.includes(input.status)) {
+    throw new ValidationError(`status must be one of ${statuses.join(", ")}, got ${JSON.stringify(input.status)}`);
+  }
+  for (const key of ["startTime", "endTime"] as const) {
+    const v = input[key];
+    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new ValidationError(`${key} must be epoch milliseconds, got ${String(v)}`);
+  }
+  if (input.name !== undefined && (typeof input.name !== "string" || input.name.length === 0)) {
+    throw new ValidationError("name must be a non-empty string");
+  }
+}
+

@@ -1,0 +1,100 @@
+import { StepStatus, type WorkflowStatus } from "../constants.js";
+import { deserialize, type RecordedError } from "../serialization.js";
+import type { StepKind, StepRecord, WorkflowRecord } from "../types.js";
+
+/** A workflow as users see it (the one place records turn into public types). */
+export interface WorkflowStatusInfo {
+  workflowId: string;
+  name: string;
+  status: WorkflowStatus;
+  input: unknown;
+  output: unknown;
+  error: RecordedError | undefined;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  updatedAt: number;
+  applicationVersion: string | undefined;
+  forkedFrom: { workflowId: string; startStep: number } | undefined;
+  cancelRequested: boolean;
+  /** Steps recorded so far (listings leave it out: it costs a query per workflow). */
+  recordedSteps?: number;
+  /** Why the workflow went to MAX_RECOVERY_ATTEMPTS_EXCEEDED. */
+  recoveryReason?: string;
+  /** The step a worker is running now, if any. */
+  runningStep?: { functionId: number; name: string; startedAt: number; attempt: number };
+}
+
+export interface StepInfo {
+  functionId: number;
+  name: string;
+  kind: StepKind;
+  /** PENDING for the step a worker is running now. */
+  status: StepStatus;
+  output: unknown;
+  error: RecordedError | undefined;
+  attempts: number;
+  startedAt: number;
+  completedAt: number | undefined;
+  /** Set on steps a fork reused from its original. */
+  copiedFrom?: string;
+}
+
+export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number): WorkflowStatusInfo {
+  return {
+    workflowId: record.workflowId,
+    name: record.name,
+    status: record.status,
+    input: deserialize(record.input),
+    output: deserialize(record.output),
+    error: record.error,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    applicationVersion: record.applicationVersion,
+    forkedFrom: record.forkedFrom,
+    cancelRequested: record.cancelRequested,
+    ...(recordedSteps !== undefined ? { recordedSteps } : {}),
+    ...(record.recoveryReason !== undefined ? { recoveryReason: record.recoveryReason } : {}),
+    ...(record.running
+      ? {
+          runningStep: {
+            functionId: record.running.step,
+            name: record.running.name,
+            startedAt: record.running.startedAt,
+            attempt: record.running.attempt,
+          },
+        }
+      : {}),
+  };
+}
+
+export function toStepInfo(step: StepRecord): StepInfo {
+  return {
+    functionId: step.functionId,
+    name: step.name,
+    kind: step.kind,
+    status: step.status,
+    output: step.kind === "sleep" ? (step.wakeAt !== undefined ? { wakeAt: step.wakeAt } : undefined) : deserialize(step.output),
+    error: step.error,
+    attempts: step.attempts,
+    startedAt: step.startedAt,
+    completedAt: step.completedAt,
+    ...(step.copiedFrom !== undefined ? { copiedFrom: step.copiedFrom } : {}),
+  };
+}
+
+/** The step a worker holds a claim on, shown as PENDING after the recorded ones. */
+export function runningStepInfo(record: WorkflowRecord): StepInfo | undefined {
+  const r = record.running;
+  if (!r) return undefined;
+  return {
+    functionId: r.step,
+    name: r.name,
+    kind: "step",
+    status: StepStatus.PENDING,
+    output: undefined,
+    error: undefined,
+    attempts: r.attempt,
+    startedAt: r.startedAt,
+    completedAt: undefined,
+  };
+}

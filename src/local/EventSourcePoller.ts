@@ -1,0 +1,167 @@
+import { randomUUID } from "node:crypto";
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from "@aws-sdk/client-sqs";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { Logger } from "../logger.js";
+
+export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+
+export interface EventSourcePollerOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  queueArn: string;
+  handler: SqsHandler;
+  functionName: string;
+  /** Messages per invocation. @default 10 */
+  batchSize?: number;
+  /** Invocations at once (the event source's maximum concurrency). @default 2 */
+  maxConcurrency?: number;
+  /** The function timeout: the context's deadline, after which the batch counts as failed. @default 30000 */
+  functionTimeoutMs?: number;
+  /** Long-poll wait per receive. @default 1 */
+  waitTimeSeconds?: number;
+  region?: string;
+  logger?: Logger;
+}
+
+export interface PollerStats {
+  invocations: number;
+  messages: number;
+  failures: number;
+}
+
+/**
+ * Delivers SQS messages to a Lambda handler the way Lambda's SQS event source
+ * mapping does: batches of records in Lambda's event shape, a context with a
+ * deadline, and after each invocation the deletion of every record except those
+ * the handler reported in `batchItemFailures` (all of them if it threw or timed
+ * out). Failed records reappear after the visibility timeout; the queue's redrive
+ * policy moves them to the dead-letter queue.
+ */
+export class EventSourcePoller {
+  readonly stats: PollerStats = { invocations: 0, messages: 0, failures: 0 };
+  private readonly abort = new AbortController();
+  private loops: Promise<void>[] = [];
+  private readonly o: Required<Omit<EventSourcePollerOptions, "logger">> & { logger?: Logger };
+
+  constructor(options: EventSourcePollerOptions) {
+    this.o = { batchSize: 10, maxConcurrency: 2, functionTimeoutMs: 30_000, waitTimeSeconds: 1, region: "us-east-1", ...options };
+  }
+
+  start(): void {
+    if (this.loops.length) return;
+    for (let i = 0; i < this.o.maxConcurrency; i++) this.loops.push(this.loop());
+  }
+
+  /** Stop receiving and wait for invocations in progress to end. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.loops);
+    this.loops = [];
+  }
+
+  private async loop(): Promise<void> {
+    const { signal } = this.abort;
+    while (!signal.aborted) {
+      let messages: Message[];
+      try {
+        const out = await this.o.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: this.o.queueUrl,
+            MaxNumberOfMessages: this.o.batchSize,
+            WaitTimeSeconds: this.o.waitTimeSeconds,
+            MessageSystemAttributeNames: ["All"],
+            MessageAttributeNames: ["All"],
+          }),
+          { abortSignal: signal },
+        );
+        messages = out.Messages ?? [];
+      } catch (err) {
+        if (signal.aborted) return;
+        this.o.logger?.warn("receive failed; polling again", { queueUrl: this.o.queueUrl, error: err });
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      if (messages.length) await this.invoke(messages);
+    }
+  }
+
+  private async invoke(messages: Message[]): Promise<void> {
+    const records = messages.map((m) => this.toRecord(m));
+    const deadline = Date.now() + this.o.functionTimeoutMs;
+    this.stats.invocations++;
+    this.stats.messages += records.length;
+    let failed: Set<string>;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Task timed out after ${this.o.functionTimeoutMs} ms`)), this.o.functionTimeoutMs);
+      });
+      const response = await Promise.race([this.o.handler({ Records: records }, this.context(deadline)), timeout]);
+      failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch (err) {
+      this.o.logger?.warn("invocation failed; its messages will be delivered again", { functionName: this.o.functionName, error: err });
+      failed = new Set(records.map((r) => r.messageId));
+    } finally {
+      clearTimeout(timer);
+    }
+    this.stats.failures += failed.size;
+    const done = messages.filter((m) => !failed.has(m.MessageId!));
+    for (let i = 0; i < done.length; i += 10) {
+      const chunk = done.slice(i, i + 10);
+      try {
+        await this.o.sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: this.o.queueUrl,
+            Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
+          }),
+        );
+      } catch (err) {
+        // As with Lambda: an undeleted message is delivered again, and the worker makes that harmless.
+        this.o.logger?.warn("delete failed; messages will be delivered again", { error: err });
+      }
+    }
+  }
+
+  private toRecord(m: Message): SQSRecord {
+    const attrs = m.Attributes ?? {};
+    return {
+      messageId: m.MessageId!,
+      receiptHandle: m.ReceiptHandle!,
+      body: m.Body ?? "",
+      attributes: {
+        ApproximateReceiveCount: attrs.ApproximateReceiveCount ?? "1",
+        SentTimestamp: attrs.SentTimestamp ?? String(Date.now()),
+        SenderId: attrs.SenderId ?? "local",
+        ApproximateFirstReceiveTimestamp: attrs.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      },
+      messageAttributes: Object.fromEntries(
+        Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [
+          k,
+          { dataType: v.DataType ?? "String", ...(v.StringValue !== undefined ? { stringValue: v.StringValue } : {}) },
+        ]),
+      ),
+      md5OfBody: m.MD5OfBody ?? "",
+      eventSource: "aws:sqs",
+      eventSourceARN: this.o.queueArn,
+      awsRegion: this.o.region,
+    };
+  }
+
+  private context(deadline: number): Context {
+    const name = this.o.functionName;
+    return {
+      callbackWaitsForEmptyEventLoop: false,
+      functionName: name,
+      functionVersion: "$LATEST",
+      invokedFunctionArn: `arn:aws:lambda:${this.o.region}:000000000000:function:${name}`,
+      memoryLimitInMB: "1024",
+      awsRequestId: randomUUID(),
+      logGroupName: `/aws/lambda/${name}`,
+      logStreamName: "local",
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+      done: () => undefined,
+      fail: () => undefined,
+      succeed: () => undefined,
+    };
+  }
+}

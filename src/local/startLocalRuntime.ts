@@ -1,0 +1,182 @@
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { startFauxqs } from "fauxqs";
+import { WorkflowClient } from "../client/WorkflowClient.js";
+import { ENV } from "../config.js";
+import { createLogger, type Logger } from "../logger.js";
+import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
+import type { WorkQueue } from "../queue/WorkQueue.js";
+import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
+import { tableDefinition } from "../store/tableSchema.js";
+import type { WorkflowStore } from "../store/WorkflowStore.js";
+import { createDeadLetterHandler } from "../worker/createDeadLetterHandler.js";
+import { createWorker, type WorkerOptions } from "../worker/createWorker.js";
+import type { WorkflowDefinition } from "../workflow.js";
+import { startDynamoLocal, type DynamoLocal } from "./dynamoLocal.js";
+import { EventSourcePoller } from "./EventSourcePoller.js";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./localAws.js";
+
+export interface LocalRuntimeOptions {
+  workflows: Iterable<WorkflowDefinition<any, any>>;
+  /** @default "cairn-workflows" */
+  tableName?: string;
+  /** @default "cairn-work" (and "<name>-dlq") */
+  queueName?: string;
+  /** @default 30 */
+  visibilityTimeoutSeconds?: number;
+  /** Deliveries before a message goes to the dead-letter queue. @default 5 */
+  maxReceiveCount?: number;
+  /** @default 10 */
+  batchSize?: number;
+  /** Worker invocations at once. @default 4 */
+  maxConcurrency?: number;
+  /** The worker's function timeout. @default 30000 */
+  functionTimeoutMs?: number;
+  /** Keep DynamoDB data here (survives `restartDynamo`) instead of in memory. */
+  dynamoDataDir?: string;
+  /** Wrap the store or queue the worker uses (fault injection in tests, metrics in benchmarks). */
+  wrapStore?: (store: WorkflowStore) => WorkflowStore;
+  wrapQueue?: (queue: WorkQueue) => WorkQueue;
+  /** Wrap the worker handler (e.g. to crash it in tests). */
+  wrapWorker?: (handler: ReturnType<typeof createWorker>) => ReturnType<typeof createWorker>;
+  onOutcome?: WorkerOptions["onOutcome"];
+  logger?: Logger;
+}
+
+export interface LocalRuntime {
+  client: WorkflowClient;
+  store: DynamoWorkflowStore;
+  queue: SqsWorkQueue;
+  tableName: string;
+  queueUrl: string;
+  deadLetterQueueUrl: string;
+  endpoints: { dynamodb: string; sqs: string };
+  /** Environment variables that point Cairn code in another process at this stack. */
+  env: Record<string, string>;
+  worker: EventSourcePoller;
+  deadLetters: EventSourcePoller;
+  dynamodb: DynamoDBClient;
+  sqs: SQSClient;
+  /** Kill DynamoDB Local and start it again (needs `dynamoDataDir` to keep the data). */
+  restartDynamo(): Promise<void>;
+  /** Stop pollers and emulators; leaves no process behind. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded stack: DynamoDB Local and an in-process SQS emulator on free
+ * ports, the table, queue and dead-letter queue, and pollers that feed the
+ * worker and the dead-letter handler as Lambda's event source mapping would.
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const tableName = options.tableName ?? "cairn-workflows";
+  const queueName = options.queueName ?? "cairn-work";
+  const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 30;
+  const logger = options.logger ?? createLogger((process.env.CAIRN_LOG_LEVEL?.toUpperCase() as "WARN") ?? "WARN");
+
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const dynamo: DynamoLocal = await startDynamoLocal(options.dynamoDataDir ? { dataDir: options.dynamoDataDir } : {});
+    stops.push(() => dynamo.stop());
+    const fauxqs = await startFauxqs({ port: 0, logger: false });
+    stops.push(() => fauxqs.stop());
+    const sqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
+
+    const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+    const dynamodb = new DynamoDBClient({ ...common, endpoint: dynamo.endpoint, maxAttempts: 8 });
+    const sqs = new SQSClient({ ...common, endpoint: sqsEndpoint, useQueueUrlAsEndpoint: false, maxAttempts: 6 });
+    stops.push(async () => {
+      dynamodb.destroy();
+      sqs.destroy();
+    });
+
+    await dynamodb.send(new CreateTableCommand(tableDefinition(tableName)));
+    const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${queueName}-dlq`, Attributes: { MessageRetentionPeriod: "1209600" } }));
+    const dlqArn = await queueArn(sqs, dlq.QueueUrl!);
+    const work = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: queueName,
+        Attributes: {
+          VisibilityTimeout: String(visibilityTimeoutSeconds),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(options.maxReceiveCount ?? 5) }),
+        },
+      }),
+    );
+    const queueUrl = work.QueueUrl!;
+    const workArn = await queueArn(sqs, queueUrl);
+
+    const store = new DynamoWorkflowStore({ tableName, client: dynamodb });
+    const queue = new SqsWorkQueue({ queueUrl, client: sqs });
+    const baseWorker = createWorker({
+      workflows: options.workflows,
+      store: options.wrapStore ? options.wrapStore(store) : store,
+      queue: options.wrapQueue ? options.wrapQueue(queue) : queue,
+      visibilityTimeoutSeconds,
+      logger,
+      ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
+    });
+    const worker = new EventSourcePoller({
+      sqs,
+      queueUrl,
+      queueArn: workArn,
+      functionName: "cairn-worker",
+      handler: options.wrapWorker ? options.wrapWorker(baseWorker) : baseWorker,
+      batchSize: options.batchSize ?? 10,
+      maxConcurrency: options.maxConcurrency ?? 4,
+      functionTimeoutMs: options.functionTimeoutMs ?? 30_000,
+      logger,
+    });
+    const deadLetters = new EventSourcePoller({
+      sqs,
+      queueUrl: dlq.QueueUrl!,
+      queueArn: dlqArn,
+      functionName: "cairn-dead-letters",
+      handler: createDeadLetterHandler({ store, logger }),
+      maxConcurrency: 1,
+      logger,
+    });
+    worker.start();
+    deadLetters.start();
+    // Pollers stop first, so no invocation sees the emulators vanish.
+    stops.push(async () => {
+      await Promise.all([worker.stop(), deadLetters.stop()]);
+    });
+
+    return {
+      client: new WorkflowClient({ store, queue }),
+      store,
+      queue,
+      tableName,
+      queueUrl,
+      deadLetterQueueUrl: dlq.QueueUrl!,
+      endpoints: { dynamodb: dynamo.endpoint, sqs: sqsEndpoint },
+      env: {
+        [ENV.tableName]: tableName,
+        [ENV.queueUrl]: queueUrl,
+        [ENV.deadLetterQueueUrl]: dlq.QueueUrl!,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        AWS_ENDPOINT_URL_SQS: sqsEndpoint,
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      },
+      worker,
+      deadLetters,
+      dynamodb,
+      sqs,
+      restartDynamo: () => dynamo.restart(),
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
+  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }));
+  return out.Attributes!.QueueArn!;
+}

@@ -1,0 +1,50 @@
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient, type SQSClientConfig } from "@aws-sdk/client-sqs";
+import type { WorkMessage } from "../types.js";
+import { delaySecondsFor, encodeMessage } from "./messages.js";
+import type { WorkQueue } from "./WorkQueue.js";
+
+export interface SqsWorkQueueOptions {
+  queueUrl: string;
+  client?: SQSClient;
+  clientConfig?: SQSClientConfig;
+}
+
+const SQS_BATCH = 10;
+
+export class SqsWorkQueue implements WorkQueue {
+  readonly queueUrl: string;
+  private readonly sqs: SQSClient;
+
+  constructor(options: SqsWorkQueueOptions) {
+    this.queueUrl = options.queueUrl;
+    // Queue URLs of emulators name hosts that do not resolve; send to the configured endpoint.
+    this.sqs = options.client ?? new SQSClient({ useQueueUrlAsEndpoint: false, maxAttempts: 6, ...options.clientConfig });
+  }
+
+  async send(messages: readonly WorkMessage[]): Promise<void> {
+    const now = Date.now();
+    if (messages.length === 1) {
+      const [m] = messages as [WorkMessage];
+      await this.sqs.send(
+        new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: encodeMessage(m), DelaySeconds: delaySecondsFor(m, now) }),
+      );
+      return;
+    }
+    for (let i = 0; i < messages.length; i += SQS_BATCH) {
+      const chunk = messages.slice(i, i + SQS_BATCH);
+      const out = await this.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: this.queueUrl,
+          Entries: chunk.map((m, j) => ({ Id: String(j), MessageBody: encodeMessage(m), DelaySeconds: delaySecondsFor(m, now) })),
+        }),
+      );
+      if (out.Failed?.length) {
+        throw new Error(`SQS refused ${out.Failed.length} of ${chunk.length} messages: ${out.Failed.map((f) => f.Message ?? f.Code).join("; ")}`);
+      }
+    }
+  }
+
+  async extendVisibility(receiptHandle: string, seconds: number): Promise<void> {
+    await this.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
+  }
+}

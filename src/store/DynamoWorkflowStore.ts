@@ -1,0 +1,515 @@
+import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type QueryCommandInput,
+  type TransactWriteCommandInput,
+} from "@aws-sdk/lib-dynamodb";
+import { CANCELLABLE_STATUSES, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
+import { ValidationError } from "../errors.js";
+import type { RunningClaim, StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
+import {
+  GSI,
+  fromStepItem,
+  fromWorkflowItem,
+  isStepItem,
+  listSortKey,
+  stepKey,
+  STEP_SK_PREFIX,
+  toStepItem,
+  toWorkflowItem,
+  workflowKey,
+  type Item,
+} from "./records.js";
+import type { Completion, ListWorkflowsQuery, Page, RecordResult, WorkflowStore } from "./WorkflowStore.js";
+
+export interface DynamoWorkflowStoreOptions {
+  tableName: string;
+  /** A ready client; otherwise one is built from `clientConfig` (endpoint variables apply). */
+  client?: DynamoDBClient;
+  clientConfig?: DynamoDBClientConfig;
+  /** Finished workflows get `expiresAt` = finish time + this, for the table's TTL. */
+  retentionSeconds?: number;
+}
+
+const MAX_TRANSACTION_ITEMS = 100;
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+/** The SDK error names that carry a failed condition. */
+const isConditionFailure = (err: unknown): boolean => (err as { name?: string })?.name === "ConditionalCheckFailedException";
+const cancellationCodes = (err: unknown): string[] | undefined =>
+  (err as { name?: string })?.name === "TransactionCanceledException"
+    ? ((err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map((r) => r.Code ?? "None")
+    : undefined;
+
+/** A values map for `status IN (...)` conditions. */
+function statusList(prefix: string, statuses: readonly string[]): { names: string; values: Record<string, string> } {
+  const values: Record<string, string> = {};
+  statuses.forEach((s, i) => (values[`:${prefix}${i}`] = s));
+  return { names: Object.keys(values).join(", "), values };
+}
+
+export class DynamoWorkflowStore implements WorkflowStore {
+  readonly tableName: string;
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly retentionSeconds: number | undefined;
+
+  constructor(options: DynamoWorkflowStoreOptions) {
+    this.tableName = options.tableName;
+    const client = options.client ?? new DynamoDBClient({ maxAttempts: 6, ...options.clientConfig });
+    this.doc = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    this.retentionSeconds = options.retentionSeconds;
+  }
+
+  async createWorkflow(
+    workflow: WorkflowRecord,
+    steps: readonly StepRecord[] = [],
+  ): Promise<{ created: true } | { created: false; existing: WorkflowRecord }> {
+    if (steps.length === 0) {
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: toWorkflowItem(workflow),
+            ConditionExpression: "attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return { created: true };
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+        const old = (err as { Item?: Item }).Item;
+        const existing = old ? fromWorkflowItem(old) : await this.getWorkflow(workflow.workflowId);
+        if (!existing) throw err;
+        return { created: false, existing };
+      }
+    }
+    // A fork: copied steps first, the workflow record in the last transaction, so the
+    // workflow never exists without its steps (and is atomic below 100 items).
+    const existing = await this.getWorkflow(workflow.workflowId);
+    if (existing) return { created: false, existing };
+    const puts = [...steps.map(toStepItem), toWorkflowItem(workflow)];
+    for (let i = 0; i < puts.length; i += MAX_TRANSACTION_ITEMS) {
+      const chunk = puts.slice(i, i + MAX_TRANSACTION_ITEMS);
+      try {
+        await this.doc.send(
+          new TransactWriteCommand({
+            TransactItems: chunk.map((Item) => ({
+              Put: { TableName: this.tableName, Item, ConditionExpression: "attribute_not_exists(pk)" },
+            })),
+          }),
+        );
+      } catch (err) {
+        if (!cancellationCodes(err)?.includes("ConditionalCheckFailed")) throw err;
+        const raced = await this.getWorkflow(workflow.workflowId);
+        if (raced) return { created: false, existing: raced };
+        throw err;
+      }
+    }
+    return { created: true };
+  }
+
+  async getWorkflow(workflowId: string): Promise<WorkflowRecord | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: workflowKey(workflowId), ConsistentRead: true }));
+    return out.Item ? fromWorkflowItem(out.Item) : undefined;
+  }
+
+  async loadState(workflowId: string): Promise<WorkflowState | undefined> {
+    let workflow: WorkflowRecord | undefined;
+    const steps: StepRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": workflowKey(workflowId).pk },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        if (isStepItem(item)) steps.push(fromStepItem(item));
+        else workflow = fromWorkflowItem(item);
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return workflow ? { workflow, steps } : undefined;
+  }
+
+  async countSteps(workflowId: string): Promise<number> {
+    let count = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          ...this.stepsQuery(workflowId),
+          Select: "COUNT",
+          ExclusiveStartKey: start,
+        }),
+      );
+      count += out.Count ?? 0;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return count;
+  }
+
+  async listSteps(workflowId: string, options: { limit?: number; nextToken?: string } = {}): Promise<Page<StepRecord>> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        ...this.stepsQuery(workflowId),
+        Limit: pageSize(options.limit),
+        ExclusiveStartKey: decodeToken(options.nextToken),
+      }),
+    );
+    return {
+      items: (out.Items ?? []).map(fromStepItem),
+      ...(out.LastEvaluatedKey ? { nextToken: encodeToken(out.LastEvaluatedKey) } : {}),
+    };
+  }
+
+  async listWorkflows(query: ListWorkflowsQuery): Promise<Page<WorkflowRecord>> {
+    const limit = pageSize(query.limit);
+    const index = query.name !== undefined ? GSI.byName : query.status !== undefined ? GSI.byStatus : GSI.byCreated;
+    const partition = query.name ?? query.status ?? "WORKFLOW";
+    const values: Record<string, unknown> = {
+      ":p": partition,
+      ":lo": listSortKey(query.startTime ?? 0, ""),
+      ":hi": `${listSortKey(query.endTime ?? 999_999_999_999_999, "")}~`,
+    };
+    const names: Record<string, string> = { "#p": index.partitionKey, "#s": GSI.sortKey };
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      IndexName: index.indexName,
+      KeyConditionExpression: "#p = :p AND #s BETWEEN :lo AND :hi",
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      ScanIndexForward: !query.sortDesc,
+    };
+    if (query.name !== undefined && query.status !== undefined) {
+      input.FilterExpression = "#status = :status";
+      names["#status"] = "status";
+      values[":status"] = query.status;
+    }
+    // A filter applies after Limit, so read on until the page is full, and page on
+    // the last item returned (not DynamoDB's last evaluated key) so nothing is skipped.
+    const items: WorkflowRecord[] = [];
+    let start = decodeToken(query.nextToken);
+    let more = true;
+    while (items.length < limit && more) {
+      const out = await this.doc.send(new QueryCommand({ ...input, Limit: limit - items.length, ExclusiveStartKey: start }));
+      for (const item of out.Items ?? []) items.push(fromWorkflowItem(item));
+      start = out.LastEvaluatedKey;
+      more = start !== undefined;
+    }
+    const last = items.at(-1);
+    const nextToken =
+      more && last
+        ? encodeToken({
+            ...workflowKey(last.workflowId),
+            [index.partitionKey]: partition,
+            [GSI.sortKey]: listSortKey(last.createdAt, last.workflowId),
+          })
+        : undefined;
+    return { items, ...(nextToken ? { nextToken } : {}) };
+  }
+
+  async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
+    const attemptCount = read.attemptStep === claim.step ? (read.attemptCount ?? 0) + 1 : 1;
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: workflowKey(read.workflowId),
+          // Unchanged since the read: a cancel, resume or rival claim in between wins.
+          ConditionExpression: "version = :v",
+          UpdateExpression:
+            "SET #status = :pending, gsiStatus = :pending, running = :claim, attemptStep = :step, attemptCount = :count, updatedAt = :now, version = :v1 REMOVE retryStep, retryAt",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: {
+            ":v": read.version,
+            ":v1": read.version + 1,
+            ":pending": WorkflowStatus.PENDING,
+            ":claim": { ...claim, attempt: attemptCount },
+            ":step": claim.step,
+            ":count": attemptCount,
+            ":now": now,
+          },
+          ReturnValues: "ALL_NEW",
+        }),
+      );
+      return fromWorkflowItem(out.Attributes!);
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async recordStep(args: {
+    workflowId: string;
+    expectedVersion: number;
+    step: StepRecord;
+    completion?: Completion;
+    now: number;
+  }): Promise<RecordResult> {
+    const input: TransactWriteCommandInput = {
+      TransactItems: [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: toStepItem(args.step),
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        },
+        { Update: this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now) },
+      ],
+    };
+    try {
+      await this.doc.send(new TransactWriteCommand(input));
+      return "recorded";
+    } catch (err) {
+      const codes = cancellationCodes(err);
+      if (!codes) throw err;
+      if (codes[1] === "ConditionalCheckFailed") return "workflowChanged";
+      if (codes[0] === "ConditionalCheckFailed") return "stepExists";
+      throw err;
+    }
+  }
+
+  async putStepIfAbsent(step: StepRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({ TableName: this.tableName, Item: toStepItem(step), ConditionExpression: "attribute_not_exists(pk)" }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async completeWorkflow(args: { workflowId: string; expectedVersion: number; completion: Completion; now: number }): Promise<boolean> {
+    try {
+      await this.doc.send(new UpdateCommand(this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now)));
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async releaseClaim(args: { workflowId: string; token: string; retry?: { step: number; at: number }; now: number }): Promise<boolean> {
+    const retry = args.retry ? ", retryStep = :rs, retryAt = :ra" : "";
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: workflowKey(args.workflowId),
+          ConditionExpression: "running.#token = :token",
+          UpdateExpression: `SET updatedAt = :now, version = version + :one${retry} REMOVE running`,
+          ExpressionAttributeNames: { "#token": "token" },
+          ExpressionAttributeValues: {
+            ":token": args.token,
+            ":now": args.now,
+            ":one": 1,
+            ...(args.retry ? { ":rs": args.retry.step, ":ra": args.retry.at } : {}),
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async cancelWorkflow(workflowId: string, now: number): Promise<WorkflowRecord | undefined> {
+    const allowed = statusList("c", CANCELLABLE_STATUSES);
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: workflowKey(workflowId),
+          ConditionExpression: `#status IN (${allowed.names})`,
+          UpdateExpression:
+            "SET #status = :cancelled, gsiStatus = :cancelled, cancelRequested = :true, updatedAt = :now, version = version + :one" +
+            this.expirySet(),
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: {
+            ...allowed.values,
+            ":cancelled": WorkflowStatus.CANCELLED,
+            ":true": true,
+            ":now": now,
+            ":one": 1,
+            ...this.expiryValue(now),
+          },
+          ReturnValues: "ALL_NEW",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return fromWorkflowItem(out.Attributes!);
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      const old = (err as { Item?: Item }).Item;
+      return old ? fromWorkflowItem(old) : undefined;
+    }
+  }
+
+  async resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; now: number }): Promise<WorkflowRecord | undefined> {
+    const allowed = statusList("r", RESUMABLE_STATUSES);
+    const update = {
+      TableName: this.tableName,
+      Key: workflowKey(read.workflowId),
+      ConditionExpression: `version = :v AND #status IN (${allowed.names})`,
+      // The running claim stays: a step still in flight from before must finish
+      // before the new generation may claim it, so no step runs twice.
+      UpdateExpression:
+        "SET #status = :enqueued, gsiStatus = :enqueued, generation = :g, cancelRequested = :false, updatedAt = :now, version = :v1 " +
+        "REMOVE #output, #error, attemptStep, attemptCount, retryStep, retryAt, recoveryReason, expiresAt",
+      ExpressionAttributeNames: { "#status": "status", "#output": "output", "#error": "error" },
+      ExpressionAttributeValues: {
+        ...allowed.values,
+        ":v": read.version,
+        ":v1": read.version + 1,
+        ":g": read.generation + 1,
+        ":enqueued": WorkflowStatus.ENQUEUED,
+        ":false": false,
+        ":now": options.now,
+      },
+    };
+    try {
+      if (options.deleteStep === undefined) {
+        await this.doc.send(new UpdateCommand(update));
+      } else {
+        await this.doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Update: update },
+              { Delete: { TableName: this.tableName, Key: stepKey(read.workflowId, options.deleteStep) } },
+            ],
+          }),
+        );
+      }
+    } catch (err) {
+      if (isConditionFailure(err) || cancellationCodes(err)?.includes("ConditionalCheckFailed")) return undefined;
+      throw err;
+    }
+    const { output: _o, error: _e, attemptStep: _as, attemptCount: _ac, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, expiresAt: _x, ...kept } = read;
+    return {
+      ...kept,
+      status: WorkflowStatus.ENQUEUED,
+      generation: read.generation + 1,
+      cancelRequested: false,
+      updatedAt: options.now,
+      version: read.version + 1,
+    };
+  }
+
+  async markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: workflowKey(args.workflowId),
+          ConditionExpression: "generation = :g AND #status IN (:enqueued, :pending)",
+          UpdateExpression:
+            "SET #status = :exceeded, gsiStatus = :exceeded, recoveryReason = :reason, updatedAt = :now, version = version + :one REMOVE running",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: {
+            ":g": args.generation,
+            ":enqueued": WorkflowStatus.ENQUEUED,
+            ":pending": WorkflowStatus.PENDING,
+            ":exceeded": WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+            ":reason": args.reason,
+            ":now": args.now,
+            ":one": 1,
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The workflow half of recording a step: drop the claim, maybe finish the workflow. */
+  private advanceUpdate(workflowId: string, expectedVersion: number, completion: Completion | undefined, now: number) {
+    const values: Record<string, unknown> = { ":v": expectedVersion, ":v1": expectedVersion + 1, ":now": now };
+    const names: Record<string, string> = {};
+    let set = "updatedAt = :now, version = :v1";
+    if (completion) {
+      names["#status"] = "status";
+      values[":status"] = completion.status;
+      set += ", #status = :status, gsiStatus = :status";
+      if (completion.status === WorkflowStatus.SUCCESS) {
+        names["#output"] = "output";
+        values[":output"] = completion.output;
+        set += ", #output = :output";
+      } else {
+        names["#error"] = "error";
+        values[":error"] = completion.error;
+        set += ", #error = :error";
+      }
+      set += this.expirySet();
+      Object.assign(values, this.expiryValue(now));
+    }
+    return {
+      TableName: this.tableName,
+      Key: workflowKey(workflowId),
+      ConditionExpression: "version = :v",
+      UpdateExpression: `SET ${set} REMOVE running, attemptStep, attemptCount, retryStep, retryAt`,
+      ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+      ExpressionAttributeValues: values,
+    };
+  }
+
+  private expirySet(): string {
+    return this.retentionSeconds === undefined ? "" : ", expiresAt = :expiresAt";
+  }
+
+  private expiryValue(now: number): Record<string, number> {
+    return this.retentionSeconds === undefined ? {} : { ":expiresAt": Math.floor(now / 1000) + this.retentionSeconds };
+  }
+
+  private stepsQuery(workflowId: string): QueryCommandInput {
+    return {
+      TableName: this.tableName,
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": workflowKey(workflowId).pk, ":prefix": STEP_SK_PREFIX },
+      ConsistentRead: true,
+    };
+  }
+}
+
+function pageSize(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_PAGE;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new ValidationError(`limit must be an integer between 1 and ${MAX_PAGE}, got ${String(limit)}`);
+  }
+  return limit;
+}
+
+function encodeToken(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
+}
+
+function decodeToken(token: string | undefined): Record<string, unknown> | undefined {
+  if (token === undefined) return undefined;
+  try {
+    const key = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown;
+    if (key && typeof key === "object" && !Array.isArray(key) && typeof (key as { pk?: unknown }).pk === "string") {
+      return key as Record<string, unknown>;
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw new ValidationError(`nextToken ${JSON.stringify(token)} is not a token this listing returned`);
+}

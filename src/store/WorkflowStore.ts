@@ -1,0 +1,92 @@
+import type { WorkflowStatus } from "../constants.js";
+import type { RecordedError } from "../serialization.js";
+import type { RunningClaim, StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
+
+/** How a workflow ends when a write finishes it. */
+export type Completion =
+  | { status: typeof WorkflowStatus.SUCCESS; output: string }
+  | { status: typeof WorkflowStatus.ERROR; error: RecordedError };
+
+export interface ListWorkflowsQuery {
+  name?: string;
+  status?: WorkflowStatus;
+  /** Inclusive lower bound on createdAt (epoch ms). */
+  startTime?: number;
+  /** Inclusive upper bound on createdAt (epoch ms). */
+  endTime?: number;
+  limit?: number;
+  nextToken?: string;
+  sortDesc?: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextToken?: string;
+}
+
+export type RecordResult = "recorded" | "stepExists" | "workflowChanged";
+
+/**
+ * Everything the engine, worker and client need from storage. Every state change
+ * is a conditional write; a failed condition comes back as a value, never as an
+ * SDK error, and the implementation never leaks attribute maps.
+ */
+export interface WorkflowStore {
+  /** Create a workflow (and, for forks, its copied steps). Returns the existing record if the id is taken. */
+  createWorkflow(
+    workflow: WorkflowRecord,
+    steps?: readonly StepRecord[],
+  ): Promise<{ created: true } | { created: false; existing: WorkflowRecord }>;
+
+  getWorkflow(workflowId: string): Promise<WorkflowRecord | undefined>;
+
+  /** The workflow and all its recorded steps, read consistently. */
+  loadState(workflowId: string): Promise<WorkflowState | undefined>;
+
+  countSteps(workflowId: string): Promise<number>;
+
+  listSteps(workflowId: string, options?: { limit?: number; nextToken?: string }): Promise<Page<StepRecord>>;
+
+  listWorkflows(query: ListWorkflowsQuery): Promise<Page<WorkflowRecord>>;
+
+  /**
+   * Claim a step for one delivery, if the workflow is unchanged since `read`
+   * (so a cancel or resume that landed meanwhile wins). Moves ENQUEUED to PENDING.
+   * Returns the workflow as written, or undefined if it had changed.
+   */
+  claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined>;
+
+  /**
+   * Record a step's outcome and advance the workflow in one transaction, if the
+   * workflow is still at `expectedVersion`; `completion` finishes the workflow.
+   * "workflowChanged": nothing was written (cancelled or resumed meanwhile).
+   */
+  recordStep(args: {
+    workflowId: string;
+    expectedVersion: number;
+    step: StepRecord;
+    completion?: Completion;
+    now: number;
+  }): Promise<RecordResult>;
+
+  /** Record a step alone (after a cancel: the result is kept, the workflow is not advanced). */
+  putStepIfAbsent(step: StepRecord): Promise<boolean>;
+
+  /** Finish a workflow without recording a step, if it is still at `expectedVersion`. */
+  completeWorkflow(args: { workflowId: string; expectedVersion: number; completion: Completion; now: number }): Promise<boolean>;
+
+  /** Drop the claim held by `token`, optionally scheduling the next attempt no earlier than `retryAt`. */
+  releaseClaim(args: { workflowId: string; token: string; retry?: { step: number; at: number }; now: number }): Promise<boolean>;
+
+  /** Move a cancellable workflow to CANCELLED; returns the record after the call (unchanged if not cancellable). */
+  cancelWorkflow(workflowId: string, now: number): Promise<WorkflowRecord | undefined>;
+
+  /**
+   * Restart a workflow as a new generation if it is still at `read.version`;
+   * `deleteStep` removes a failed step record so it runs again.
+   */
+  resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; now: number }): Promise<WorkflowRecord | undefined>;
+
+  /** A message of this generation went to the dead-letter queue. */
+  markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean>;
+}

@@ -1,0 +1,62 @@
+import type { StepRecord, WorkflowRecord } from "../types.js";
+
+/**
+ * The single-table layout, in one place. A workflow and its steps share a
+ * partition, so one consistent Query reads a workflow's whole state:
+ *
+ *   pk = "WF#<id>"  sk = "#WF"                workflow record (sorts first)
+ *   pk = "WF#<id>"  sk = "STEP#0000000003"    step 3
+ *
+ * Workflow items also carry the keys of three GSIs that list workflows in
+ * creation order: by name, by status, and all together.
+ */
+export const GSI = {
+  byName: { indexName: "byName", partitionKey: "gsiName" },
+  byStatus: { indexName: "byStatus", partitionKey: "gsiStatus" },
+  byCreated: { indexName: "byCreated", partitionKey: "gsiAll" },
+  sortKey: "gsiSort",
+} as const;
+
+export const ALL_WORKFLOWS = "WORKFLOW";
+const WORKFLOW_SK = "#WF";
+const STEP_PREFIX = "STEP#";
+
+export type Item = Record<string, unknown>;
+
+export const workflowKey = (workflowId: string): { pk: string; sk: string } => ({ pk: `WF#${workflowId}`, sk: WORKFLOW_SK });
+export const stepKey = (workflowId: string, functionId: number): { pk: string; sk: string } => ({
+  pk: `WF#${workflowId}`,
+  sk: `${STEP_PREFIX}${String(functionId).padStart(10, "0")}`,
+});
+export const isStepItem = (item: Item): boolean => String(item.sk).startsWith(STEP_PREFIX);
+export const STEP_SK_PREFIX = STEP_PREFIX;
+
+/** Sort key of the listing indexes: creation time, then id for a total order. */
+export const listSortKey = (createdAt: number, workflowId: string): string =>
+  `${String(Math.max(0, Math.trunc(createdAt))).padStart(15, "0")}#${workflowId}`;
+
+export function toWorkflowItem(wf: WorkflowRecord): Item {
+  return {
+    ...workflowKey(wf.workflowId),
+    type: "workflow",
+    ...wf,
+    gsiName: wf.name,
+    gsiStatus: wf.status,
+    gsiAll: ALL_WORKFLOWS,
+    gsiSort: listSortKey(wf.createdAt, wf.workflowId),
+  };
+}
+
+export function fromWorkflowItem(item: Item): WorkflowRecord {
+  const { pk: _pk, sk: _sk, type: _type, gsiName: _n, gsiStatus: _s, gsiAll: _a, gsiSort: _o, ...rest } = item;
+  return rest as unknown as WorkflowRecord;
+}
+
+export function toStepItem(step: StepRecord): Item {
+  return { ...stepKey(step.workflowId, step.functionId), type: "step", ...step };
+}
+
+export function fromStepItem(item: Item): StepRecord {
+  const { pk: _pk, sk: _sk, type: _type, ...rest } = item;
+  return rest as unknown as StepRecord;
+}

@@ -1,0 +1,38 @@
+import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+import { GSI } from "./records.js";
+
+/** Attribute holding the TTL (epoch seconds) of finished workflows. */
+export const TTL_ATTRIBUTE = "expiresAt";
+
+/** The table as the store expects it; the CDK construct declares the same keys. */
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  const index = (name: string, partitionKey: string) => ({
+    IndexName: name,
+    KeySchema: [
+      { AttributeName: partitionKey, KeyType: "HASH" as const },
+      { AttributeName: GSI.sortKey, KeyType: "RANGE" as const },
+    ],
+    Projection: { ProjectionType: "ALL" as const },
+  });
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: [
+      { AttributeName: "pk", AttributeType: "S" },
+      { AttributeName: "sk", AttributeType: "S" },
+      { AttributeName: GSI.byName.partitionKey, AttributeType: "S" },
+      { AttributeName: GSI.byStatus.partitionKey, AttributeType: "S" },
+      { AttributeName: GSI.byCreated.partitionKey, AttributeType: "S" },
+      { AttributeName: GSI.sortKey, AttributeType: "S" },
+    ],
+    KeySchema: [
+      { AttributeName: "pk", KeyType: "HASH" },
+      { AttributeName: "sk", KeyType: "RANGE" },
+    ],
+    GlobalSecondaryIndexes: [
+      index(GSI.byName.indexName, GSI.byName.partitionKey),
+      index(GSI.byStatus.indexName, GSI.byStatus.partitionKey),
+      index(GSI.byCreated.indexName, GSI.byCreated.partitionKey),
+    ],
+  };
+}

@@ -1,0 +1,72 @@
+import middy from "@middy/core";
+import sqsPartialBatchFailure from "@middy/sqs-partial-batch-failure";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { DEADLINE_BUFFER_MS } from "../constants.js";
+import { ENV, optionalNumberEnv, requireEnv } from "../config.js";
+import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
+import type { WorkQueue } from "../queue/WorkQueue.js";
+import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
+import type { WorkflowStore } from "../store/WorkflowStore.js";
+import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
+import { processMessage, type ProcessOutcome, type WorkerDeps } from "./processMessage.js";
+import { logger as defaultLogger, type Logger } from "../logger.js";
+
+export interface WorkerOptions {
+  workflows: Iterable<WorkflowDefinition<any, any>>;
+  /** @default DynamoWorkflowStore on $CAIRN_TABLE_NAME */
+  store?: WorkflowStore;
+  /** @default SqsWorkQueue on $CAIRN_QUEUE_URL */
+  queue?: WorkQueue;
+  /** @default $CAIRN_VISIBILITY_TIMEOUT_SECONDS */
+  visibilityTimeoutSeconds?: number;
+  logger?: Logger;
+  /** Called after each message with what became of it (tests and metrics). */
+  onOutcome?: (outcome: ProcessOutcome, record: SQSRecord) => void;
+}
+
+export type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+/** Build the worker deps, defaulting to the DynamoDB table and SQS queue named by the environment. */
+export function workerDeps(options: Omit<WorkerOptions, "logger" | "onOutcome">): WorkerDeps {
+  const retentionDays = optionalNumberEnv(ENV.retentionDays);
+  const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? optionalNumberEnv(ENV.visibilityTimeoutSeconds);
+  return {
+    registry: new WorkflowRegistry(options.workflows),
+    store:
+      options.store ??
+      new DynamoWorkflowStore({
+        tableName: requireEnv(ENV.tableName),
+        ...(retentionDays !== undefined ? { retentionSeconds: retentionDays * 86_400 } : {}),
+      }),
+    queue: options.queue ?? new SqsWorkQueue({ queueUrl: requireEnv(ENV.queueUrl) }),
+    ...(visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds } : {}),
+  };
+}
+
+/**
+ * The worker Lambda: one SQS batch in, one step per message, partial batch
+ * failures out (the event source needs ReportBatchItemFailures).
+ */
+export function createWorker(options: WorkerOptions): WorkerHandler {
+  const deps = workerDeps(options);
+  const log = options.logger ?? defaultLogger;
+  const handle = async (event: SQSEvent, context: Context) => {
+    const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_BUFFER_MS;
+    return Promise.allSettled(
+      event.Records.map(async (record) => {
+        const outcome = await processMessage(deps, record, deadline);
+        log.debug("message processed", { messageId: record.messageId, outcome });
+        options.onOutcome?.(outcome, record);
+        return outcome;
+      }),
+    );
+  };
+  return middy<SQSEvent, SQSBatchResponse>()
+    .use(
+      sqsPartialBatchFailure({
+        logger: (reason: unknown, record: SQSRecord) =>
+          log.error("message failed; SQS will deliver it again", { messageId: record.messageId, error: reason }),
+      }),
+    )
+    .handler(handle as never) as unknown as WorkerHandler;
+}

@@ -1,0 +1,255 @@
+import { FINISHED_STATUSES, StepStatus, WorkflowStatus } from "../constants.js";
+import { UnknownWorkflowError } from "../errors.js";
+import { runInvocation, type ExecutedOperation, type NextAction, type StepExecution } from "../engine/replay.js";
+import { decodeMessage } from "../queue/messages.js";
+import type { WorkQueue } from "../queue/WorkQueue.js";
+import { deserialize, serialize, toRecordedError } from "../serialization.js";
+import type { Completion, WorkflowStore } from "../store/WorkflowStore.js";
+import type { StepRecord, WorkflowRecord, WorkflowState, WorkMessage } from "../types.js";
+import type { WorkflowRegistry } from "../workflow.js";
+import { startHeartbeat } from "./heartbeat.js";
+import { isPermanent, retryDelayMs, retryPolicyFor, runStepBody, type StepCall } from "./stepBody.js";
+
+export interface WorkerDeps {
+  store: WorkflowStore;
+  queue: WorkQueue;
+  registry: WorkflowRegistry;
+  /** The queue's visibility timeout: steps running longer keep their message invisible. */
+  visibilityTimeoutSeconds?: number;
+  now?: () => number;
+}
+
+/** One SQS delivery, as Lambda's event record carries it. */
+export interface Delivery {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+}
+
+/** What became of a message (for logs and tests). */
+export type ProcessOutcome =
+  | "advanced" // a step (or sleep) was recorded and the workflow moved on or finished
+  | "finished" // the workflow ended without a new step
+  | "retryScheduled" // the step failed and will run again later
+  | "recordedAfterCancel" // the step finished after a cancel: recorded, workflow untouched
+  | "deferred" // too early (sleep, backoff, an older claim still running): sent again with a delay
+  | "duplicate" // the step is already recorded; the continuation was made sure of
+  | "busy" // another delivery of the same step holds the claim
+  | "stale" // an older generation, or a step out of order
+  | "inactive"; // the workflow is cancelled or finished
+
+/** How early a delayed message may surface and still count as due. */
+const EARLY_TOLERANCE_MS = 250;
+/** How long a newer generation waits before looking again at an older claim. */
+const CLAIM_WAIT_MS = 5_000;
+const MAX_RACES = 3;
+
+/**
+ * The worker's algorithm for one message (DESIGN.md, "One step per invocation").
+ * Any exception leaves the message to SQS, which delivers it again; every write
+ * is conditional, so the redelivery finishes the job without doing it twice.
+ */
+export async function processMessage(deps: WorkerDeps, delivery: Delivery, deadline: number): Promise<ProcessOutcome> {
+  const now = deps.now ?? Date.now;
+  const message = decodeMessage(delivery.body);
+  if (message.notBefore !== undefined && message.notBefore > now() + EARLY_TOLERANCE_MS) {
+    await deps.queue.send([message]);
+    return "deferred";
+  }
+  for (let race = 0; ; race++) {
+    const state = await deps.store.loadState(message.workflowId);
+    if (!state) throw new Error(`Workflow "${message.workflowId}" has no record (message for step ${message.step})`);
+    const outcome = await advance(deps, delivery, message, state, deadline, now);
+    if (outcome !== "raced") return outcome;
+    // The workflow changed between our read and our write: read again and decide anew.
+    if (race + 1 >= MAX_RACES) throw new Error(`Workflow "${message.workflowId}" kept changing under step ${message.step}; retrying later`);
+  }
+}
+
+async function advance(
+  deps: WorkerDeps,
+  delivery: Delivery,
+  message: WorkMessage,
+  state: WorkflowState,
+  deadline: number,
+  now: () => number,
+): Promise<ProcessOutcome | "raced"> {
+  const wf = state.workflow;
+  if (wf.generation !== message.generation) return "stale";
+  if (FINISHED_STATUSES.includes(wf.status) || wf.cancelRequested) return "inactive";
+
+  const lastRecorded = state.steps.reduce((max, s) => Math.max(max, s.functionId), 0);
+  if (message.step <= lastRecorded) {
+    await ensureContinuation(deps, wf, state.steps, message, lastRecorded);
+    return "duplicate";
+  }
+  if (message.step !== lastRecorded + 1) return "stale";
+
+  const definition = deps.registry.get(wf.name);
+  if (!definition) throw new UnknownWorkflowError(wf.name, deps.registry.names());
+
+  const t = now();
+  if (wf.retryStep === message.step && wf.retryAt !== undefined && wf.retryAt > t + EARLY_TOLERANCE_MS) {
+    await deps.queue.send([{ ...message, notBefore: wf.retryAt }]);
+    return "deferred";
+  }
+  const claim = wf.running;
+  if (claim && claim.until > t && claim.token !== delivery.messageId) {
+    if (claim.generation === wf.generation) return "busy";
+    await deps.queue.send([{ ...message, notBefore: t + Math.min(CLAIM_WAIT_MS, claim.until - t) }]);
+    return "deferred";
+  }
+
+  let retried = false;
+  let claimedVersion = wf.version;
+  let serializedOutput: string | undefined;
+  const executeStep = async (call: StepCall): Promise<StepExecution> => {
+    const startedAt = now();
+    const claimed = await deps.store.claimStep(
+      wf,
+      { step: call.functionId, name: call.name, token: delivery.messageId, until: deadline, startedAt, attempt: 0, generation: wf.generation },
+      startedAt,
+    );
+    if (!claimed) return { type: "suspend" };
+    claimedVersion = claimed.version;
+    const attempt = claimed.running?.attempt ?? 1;
+    const heartbeat = startHeartbeat(deps.queue, delivery.receiptHandle, deps.visibilityTimeoutSeconds);
+    let result: Awaited<ReturnType<typeof runStepBody>>;
+    try {
+      result = await runStepBody(call);
+    } finally {
+      heartbeat.stop();
+    }
+    const policy = retryPolicyFor(definition, call);
+    if (!result.outcome.ok && attempt < policy.maxAttempts && !isPermanent(result.outcome.error)) {
+      const at = now() + retryDelayMs(policy, attempt);
+      if (await deps.store.releaseClaim({ workflowId: wf.workflowId, token: delivery.messageId, retry: { step: call.functionId, at }, now: now() })) {
+        await deps.queue.send([{ ...message, notBefore: at }]);
+      }
+      retried = true;
+      return { type: "suspend" };
+    }
+    serializedOutput = result.serialized;
+    return { type: "done", outcome: result.outcome, attempt, startedAt };
+  };
+
+  const result = await runInvocation({
+    definition,
+    workflowId: wf.workflowId,
+    input: deserialize(wf.input),
+    steps: state.steps,
+    target: message.step,
+    executeStep,
+    stallTimeoutMs: Math.max(1_000, deadline - now()),
+    now,
+  });
+
+  switch (result.type) {
+    case "suspended":
+      return retried ? "retryScheduled" : "raced";
+    case "waiting":
+      await deps.queue.send([{ ...message, notBefore: result.until }]);
+      return "deferred";
+    case "nondeterministic":
+      return (await deps.store.completeWorkflow({
+        workflowId: wf.workflowId,
+        expectedVersion: wf.version,
+        completion: { status: WorkflowStatus.ERROR, error: toRecordedError(result.error) },
+        now: now(),
+      }))
+        ? "finished"
+        : "raced";
+    case "finished":
+      return (await deps.store.completeWorkflow({
+        workflowId: wf.workflowId,
+        expectedVersion: wf.version,
+        completion: toCompletion(result.next, wf),
+        now: now(),
+      }))
+        ? "finished"
+        : "raced";
+    case "advanced":
+      return record(deps, delivery, wf, result.executed, result.next, serializedOutput, claimedVersion, now);
+  }
+}
+
+async function record(
+  deps: WorkerDeps,
+  delivery: Delivery,
+  wf: WorkflowRecord,
+  executed: ExecutedOperation,
+  next: NextAction,
+  serializedOutput: string | undefined,
+  expectedVersion: number,
+  now: () => number,
+): Promise<ProcessOutcome | "raced"> {
+  const step = toStepRecord(wf.workflowId, executed, serializedOutput, now());
+  const completion = next.type === "continue" ? undefined : toCompletion(next, wf);
+  const result = await deps.store.recordStep({ workflowId: wf.workflowId, expectedVersion, step, completion, now: now() });
+  if (result === "workflowChanged") {
+    if (executed.call.kind === "sleep") return "raced";
+    // Cancelled (or resumed) while the step ran: keep its result, leave the workflow be.
+    await deps.store.putStepIfAbsent(step);
+    await deps.store.releaseClaim({ workflowId: wf.workflowId, token: delivery.messageId, now: now() });
+    return "recordedAfterCancel";
+  }
+  if (result === "stepExists") {
+    await deps.store.releaseClaim({ workflowId: wf.workflowId, token: delivery.messageId, now: now() });
+    return "duplicate";
+  }
+  if (next.type === "continue") {
+    await deps.queue.send([
+      { workflowId: wf.workflowId, step: next.functionId, generation: wf.generation, ...(next.notBefore !== undefined ? { notBefore: next.notBefore } : {}) },
+    ]);
+  }
+  return "advanced";
+}
+
+/**
+ * A redelivered message for a recorded step: the first delivery may have died
+ * between recording and sending, so send the next message again (duplicates are
+ * harmless, a lost one would strand the workflow).
+ */
+async function ensureContinuation(
+  deps: WorkerDeps,
+  wf: WorkflowRecord,
+  steps: readonly StepRecord[],
+  message: WorkMessage,
+  lastRecorded: number,
+): Promise<void> {
+  if (message.step !== lastRecorded || wf.running) return;
+  const last = steps.find((s) => s.functionId === lastRecorded);
+  await deps.queue.send([
+    {
+      workflowId: wf.workflowId,
+      step: lastRecorded + 1,
+      generation: wf.generation,
+      ...(last?.kind === "sleep" && last.wakeAt !== undefined ? { notBefore: last.wakeAt } : {}),
+    },
+  ]);
+}
+
+function toStepRecord(workflowId: string, executed: ExecutedOperation, serializedOutput: string | undefined, completedAt: number): StepRecord {
+  const { call, outcome } = executed;
+  const base = {
+    workflowId,
+    functionId: call.functionId,
+    name: call.name,
+    kind: call.kind,
+    attempts: executed.attempt,
+    startedAt: executed.startedAt,
+    completedAt,
+  };
+  if (call.kind === "sleep") return { ...base, status: StepStatus.SUCCESS, ...(executed.wakeAt !== undefined ? { wakeAt: executed.wakeAt } : {}) };
+  if (outcome.ok) return { ...base, status: StepStatus.SUCCESS, ...(serializedOutput !== undefined ? { output: serializedOutput } : {}) };
+  return { ...base, status: StepStatus.ERROR, error: toRecordedError(outcome.error) };
+}
+
+function toCompletion(next: Extract<NextAction, { type: "complete" | "fail" }>, wf: WorkflowRecord): Completion {
+  if (next.type === "fail") return { status: WorkflowStatus.ERROR, error: toRecordedError(next.error) };
+  try {
+    return { status: WorkflowStatus.SUCCESS, output: serialize(next.output, `output of workflow "${wf.name}" (${wf.workflowId})`) };
+  } catch (error) {
+    return { status: WorkflowStatus.ERROR, error: toRecordedError(error) };
+  }
+}
