@@ -142,6 +142,14 @@ export function serialize(value: unknown, what: string): string {
   return text;
 }
 
+/**
+ * A value as plain JSON data, with Cairn's tags where JSON has no type of its own
+ * (what control Lambdas and the CLI return, so a Map or BigInt output survives).
+ */
+export function toJsonValue(value: unknown): unknown {
+  return encode(value, "$", new Set());
+}
+
 export function deserialize(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   return decode(JSON.parse(text) as Encoded);
