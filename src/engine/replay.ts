@@ -74,16 +74,24 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
     let nextCalled: number | undefined;
     let settled: Extract<NextAction, { type: "complete" | "fail" }> | undefined;
 
+    // The stall timer measures workflow code only: it is paused while a step body runs.
+    let stallTimer: NodeJS.Timeout | undefined;
+    const disarmStall = (): void => clearTimeout(stallTimer);
+    const armStall = (): void => {
+      disarmStall();
+      stallTimer = setTimeout(onStall, args.stallTimeoutMs);
+      stallTimer.unref();
+    };
     const finish = (result: InvocationResult): void => {
       if (done) return;
       done = true;
-      clearTimeout(stallTimer);
+      disarmStall();
       resolve(result);
     };
     const fail = (err: unknown): void => {
       if (done) return;
       done = true;
-      clearTimeout(stallTimer);
+      disarmStall();
       reject(err);
     };
     const nonDeterministic = (stepIndex: number, message: string): void =>
@@ -144,6 +152,7 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
         return undefined;
       }
       executing = true;
+      disarmStall();
       let execution: StepExecution;
       try {
         execution = await args.executeStep(call);
@@ -152,6 +161,7 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
         return never();
       }
       executing = false;
+      armStall();
       if (execution.type === "suspend") {
         finish({ type: "suspended" });
         return never();
@@ -173,7 +183,7 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
     };
 
     const ctx = new WorkflowContext(workflowId, definition.name, handle);
-    const stallTimer = setTimeout(() => {
+    function onStall(): void {
       const where = executed ? `after step ${target}` : `before reaching step ${target}`;
       const error = new Error(
         `Workflow "${definition.name}" (${workflowId}) neither called a durable operation nor returned within ${args.stallTimeoutMs} ms ${where}: it awaits something that is not a step`,
@@ -181,8 +191,8 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
       error.name = "WorkflowStalledError";
       if (executed) finish({ type: "advanced", executed, next: { type: "fail", error } });
       else finish({ type: "finished", next: { type: "fail", error } });
-    }, args.stallTimeoutMs);
-    stallTimer.unref();
+    }
+    armStall();
 
     Promise.resolve()
       .then(() => definition.fn(ctx, args.input))

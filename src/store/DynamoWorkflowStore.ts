@@ -1,5 +1,6 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import {
+  BatchGetCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -37,6 +38,7 @@ export interface DynamoWorkflowStoreOptions {
 }
 
 const MAX_TRANSACTION_ITEMS = 100;
+const MAX_BATCH_GET = 100;
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 
@@ -189,40 +191,55 @@ export class DynamoWorkflowStore implements WorkflowStore {
       TableName: this.tableName,
       IndexName: index.indexName,
       KeyConditionExpression: "#p = :p AND #s BETWEEN :lo AND :hi",
-      ExpressionAttributeNames: names,
+      ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: values,
       ScanIndexForward: !query.sortDesc,
     };
     if (query.name !== undefined && query.status !== undefined) {
       input.FilterExpression = "#status = :status";
-      names["#status"] = "status";
+      names["#status"] = GSI.byStatus.partitionKey;
       values[":status"] = query.status;
     }
     // A filter applies after Limit, so read on until the page is full, and page on
     // the last item returned (not DynamoDB's last evaluated key) so nothing is skipped.
-    const items: WorkflowRecord[] = [];
+    const keys: Item[] = [];
     let start = decodeToken(query.nextToken);
     let more = true;
-    while (items.length < limit && more) {
-      const out = await this.doc.send(new QueryCommand({ ...input, Limit: limit - items.length, ExclusiveStartKey: start }));
-      for (const item of out.Items ?? []) items.push(fromWorkflowItem(item));
+    while (keys.length < limit && more) {
+      const out = await this.doc.send(new QueryCommand({ ...input, Limit: limit - keys.length, ExclusiveStartKey: start }));
+      keys.push(...(out.Items ?? []));
       start = out.LastEvaluatedKey;
       more = start !== undefined;
     }
-    const last = items.at(-1);
+    const last = keys.at(-1);
     const nextToken =
       more && last
-        ? encodeToken({
-            ...workflowKey(last.workflowId),
-            [index.partitionKey]: partition,
-            [GSI.sortKey]: listSortKey(last.createdAt, last.workflowId),
-          })
+        ? encodeToken({ pk: last.pk, sk: last.sk, [index.partitionKey]: partition, [GSI.sortKey]: last[GSI.sortKey] })
         : undefined;
+    const items = await this.batchGetWorkflows(keys.map((k) => ({ pk: k.pk, sk: k.sk })));
     return { items, ...(nextToken ? { nextToken } : {}) };
+  }
+
+  /** Fetch workflow items by key, in the order given (indexes hold keys only). */
+  private async batchGetWorkflows(keys: Item[]): Promise<WorkflowRecord[]> {
+    const found = new Map<string, WorkflowRecord>();
+    for (let i = 0; i < keys.length; i += MAX_BATCH_GET) {
+      let pending: Item[] | undefined = keys.slice(i, i + MAX_BATCH_GET);
+      for (let round = 0; pending?.length; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 25 * 2 ** round)));
+        const out = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
+        for (const item of out.Responses?.[this.tableName] ?? []) found.set(String(item.pk), fromWorkflowItem(item));
+        pending = out.UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined;
+      }
+    }
+    // An item deleted (TTL) between the query and the fetch is left out.
+    return keys.flatMap((k) => found.get(String(k.pk)) ?? []);
   }
 
   async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
     const attemptCount = read.attemptStep === claim.step ? (read.attemptCount ?? 0) + 1 : 1;
+    // Status changes only on the first claim (see advanceUpdate on why writes of it cost more).
+    const promote = read.status === WorkflowStatus.ENQUEUED;
     try {
       const out = await this.doc.send(
         new UpdateCommand({
@@ -231,12 +248,13 @@ export class DynamoWorkflowStore implements WorkflowStore {
           // Unchanged since the read: a cancel, resume or rival claim in between wins.
           ConditionExpression: "version = :v",
           UpdateExpression:
-            "SET #status = :pending, gsiStatus = :pending, running = :claim, attemptStep = :step, attemptCount = :count, updatedAt = :now, version = :v1 REMOVE retryStep, retryAt",
-          ExpressionAttributeNames: { "#status": "status" },
+            (promote ? "SET #status = :pending, gsiStatus = :pending, " : "SET ") +
+            "running = :claim, attemptStep = :step, attemptCount = :count, updatedAt = :now, version = :v1 REMOVE retryStep, retryAt",
+          ...(promote ? { ExpressionAttributeNames: { "#status": "status" } } : {}),
           ExpressionAttributeValues: {
             ":v": read.version,
             ":v1": read.version + 1,
-            ":pending": WorkflowStatus.PENDING,
+            ...(promote ? { ":pending": WorkflowStatus.PENDING } : {}),
             ":claim": { ...claim, attempt: attemptCount },
             ":step": claim.step,
             ":count": attemptCount,
@@ -257,6 +275,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
     expectedVersion: number;
     step: StepRecord;
     completion?: Completion;
+    markPending?: boolean;
     now: number;
   }): Promise<RecordResult> {
     const input: TransactWriteCommandInput = {
@@ -268,7 +287,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
             ConditionExpression: "attribute_not_exists(pk)",
           },
         },
-        { Update: this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now) },
+        { Update: this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now, args.markPending) },
       ],
     };
     try {
@@ -441,14 +460,19 @@ export class DynamoWorkflowStore implements WorkflowStore {
   }
 
   /** The workflow half of recording a step: drop the claim, maybe finish the workflow. */
-  private advanceUpdate(workflowId: string, expectedVersion: number, completion: Completion | undefined, now: number) {
+  private advanceUpdate(workflowId: string, expectedVersion: number, completion: Completion | undefined, now: number, markPending = false) {
     const values: Record<string, unknown> = { ":v": expectedVersion, ":v1": expectedVersion + 1, ":now": now };
     const names: Record<string, string> = {};
     let set = "updatedAt = :now, version = :v1";
-    if (completion) {
+    // Status is written only when it changes: it is projected into the listing
+    // indexes, and every write of a projected attribute costs a write per index.
+    const status = completion?.status ?? (markPending ? WorkflowStatus.PENDING : undefined);
+    if (status) {
       names["#status"] = "status";
-      values[":status"] = completion.status;
+      values[":status"] = status;
       set += ", #status = :status, gsiStatus = :status";
+    }
+    if (completion) {
       if (completion.status === WorkflowStatus.SUCCESS) {
         names["#output"] = "output";
         values[":output"] = completion.output;

@@ -66,6 +66,8 @@ export interface WorkflowStore {
     expectedVersion: number;
     step: StepRecord;
     completion?: Completion;
+    /** The workflow is still ENQUEUED (no claim moved it): make it PENDING. */
+    markPending?: boolean;
     now: number;
   }): Promise<RecordResult>;
 

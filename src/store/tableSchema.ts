@@ -6,13 +6,16 @@ export const TTL_ATTRIBUTE = "expiresAt";
 
 /** The table as the store expects it; the CDK construct declares the same keys. */
 export function tableDefinition(tableName: string): CreateTableCommandInput {
-  const index = (name: string, partitionKey: string) => ({
+  // Indexes hold keys only (byName also the status, to filter on it), so the
+  // per-step updates of a workflow item write no index: listings fetch the
+  // items themselves with BatchGetItem.
+  const index = (name: string, partitionKey: string, include?: string[]) => ({
     IndexName: name,
     KeySchema: [
       { AttributeName: partitionKey, KeyType: "HASH" as const },
       { AttributeName: GSI.sortKey, KeyType: "RANGE" as const },
     ],
-    Projection: { ProjectionType: "ALL" as const },
+    Projection: include ? { ProjectionType: "INCLUDE" as const, NonKeyAttributes: include } : { ProjectionType: "KEYS_ONLY" as const },
   });
   return {
     TableName: tableName,
@@ -30,7 +33,7 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
       { AttributeName: "sk", KeyType: "RANGE" },
     ],
     GlobalSecondaryIndexes: [
-      index(GSI.byName.indexName, GSI.byName.partitionKey),
+      index(GSI.byName.indexName, GSI.byName.partitionKey, [GSI.byStatus.partitionKey]),
       index(GSI.byStatus.indexName, GSI.byStatus.partitionKey),
       index(GSI.byCreated.indexName, GSI.byCreated.partitionKey),
     ],

@@ -185,7 +185,14 @@ async function record(
 ): Promise<ProcessOutcome | "raced"> {
   const step = toStepRecord(wf.workflowId, executed, serializedOutput, now());
   const completion = next.type === "continue" ? undefined : toCompletion(next, wf);
-  const result = await deps.store.recordStep({ workflowId: wf.workflowId, expectedVersion, step, completion, now: now() });
+  const result = await deps.store.recordStep({
+    workflowId: wf.workflowId,
+    expectedVersion,
+    step,
+    completion,
+    markPending: executed.call.kind === "sleep" && wf.status === WorkflowStatus.ENQUEUED,
+    now: now(),
+  });
   if (result === "workflowChanged") {
     if (executed.call.kind === "sleep") return "raced";
     // Cancelled (or resumed) while the step ran: keep its result, leave the workflow be.
