@@ -292,7 +292,10 @@ export class WorkflowClient {
     const deadline = timeoutMs === undefined ? Infinity : this.now() + timeoutMs;
     let current = record;
     let delay = POLL_MIN_MS;
-    while (current.running && current.running.until > this.now()) {
+    // A claim is live until its step is recorded or its lease (the worker's deadline) ends.
+    const isRunning = async (wf: WorkflowRecord) =>
+      wf.running !== undefined && wf.running.until > this.now() && (await this.store.countSteps(wf.workflowId)) < wf.running.step;
+    while (await isRunning(current)) {
       if (this.now() >= deadline) {
         throw new ResultTimeoutError(current.workflowId, timeoutMs!, `${current.status}, step ${current.running.step} still running`);
       }

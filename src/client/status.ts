@@ -54,7 +54,8 @@ export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number)
     cancelRequested: record.cancelRequested,
     ...(recordedSteps !== undefined ? { recordedSteps } : {}),
     ...(record.recoveryReason !== undefined ? { recoveryReason: record.recoveryReason } : {}),
-    ...(record.running
+    // A claim on a step that is already recorded is a leftover, not a running step.
+    ...(record.running && (recordedSteps === undefined || record.running.step > recordedSteps)
       ? {
           runningStep: {
             functionId: record.running.step,

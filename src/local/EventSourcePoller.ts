@@ -27,6 +27,8 @@ export interface PollerStats {
   invocations: number;
   messages: number;
   failures: number;
+  /** Summed invocation time, rounded up to the millisecond as Lambda bills it. */
+  billedMs: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export interface PollerStats {
  * policy moves them to the dead-letter queue.
  */
 export class EventSourcePoller {
-  readonly stats: PollerStats = { invocations: 0, messages: 0, failures: 0 };
+  readonly stats: PollerStats = { invocations: 0, messages: 0, failures: 0, billedMs: 0 };
   private readonly abort = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly o: Required<Omit<EventSourcePollerOptions, "logger">> & { logger?: Logger };
@@ -87,6 +89,7 @@ export class EventSourcePoller {
 
   private async invoke(messages: Message[]): Promise<void> {
     const records = messages.map((m) => this.toRecord(m));
+    const started = performance.now();
     const deadline = Date.now() + this.o.functionTimeoutMs;
     this.stats.invocations++;
     this.stats.messages += records.length;
@@ -103,6 +106,7 @@ export class EventSourcePoller {
       failed = new Set(records.map((r) => r.messageId));
     } finally {
       clearTimeout(timer);
+      this.stats.billedMs += Math.ceil(performance.now() - started);
     }
     this.stats.failures += failed.size;
     const done = messages.filter((m) => !failed.has(m.MessageId!));

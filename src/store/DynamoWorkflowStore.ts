@@ -2,7 +2,6 @@ import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynam
 import {
   BatchGetCommand,
   DynamoDBDocumentClient,
-  GetCommand,
   PutCommand,
   QueryCommand,
   TransactWriteCommand,
@@ -17,10 +16,14 @@ import {
   GSI,
   fromStepItem,
   fromWorkflowItem,
+  HEADER_SK_PREFIX,
+  inputKey,
+  isInputItem,
   isStepItem,
   listSortKey,
   stepKey,
   STEP_SK_PREFIX,
+  toInputItem,
   toStepItem,
   toWorkflowItem,
   workflowKey,
@@ -74,30 +77,14 @@ export class DynamoWorkflowStore implements WorkflowStore {
     workflow: WorkflowRecord,
     steps: readonly StepRecord[] = [],
   ): Promise<{ created: true } | { created: false; existing: WorkflowRecord }> {
-    if (steps.length === 0) {
-      try {
-        await this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: toWorkflowItem(workflow),
-            ConditionExpression: "attribute_not_exists(pk)",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-        return { created: true };
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
-        const old = (err as { Item?: Item }).Item;
-        const existing = old ? fromWorkflowItem(old) : await this.getWorkflow(workflow.workflowId);
-        if (!existing) throw err;
-        return { created: false, existing };
-      }
+    // A fork's copied steps go first and the workflow record last, so the workflow
+    // never exists without its steps (atomically below 100 items). With more than
+    // one transaction, check the id first so no step lands in another's partition.
+    if (steps.length > 0) {
+      const existing = await this.getWorkflow(workflow.workflowId);
+      if (existing) return { created: false, existing };
     }
-    // A fork: copied steps first, the workflow record in the last transaction, so the
-    // workflow never exists without its steps (and is atomic below 100 items).
-    const existing = await this.getWorkflow(workflow.workflowId);
-    if (existing) return { created: false, existing };
-    const puts = [...steps.map(toStepItem), toWorkflowItem(workflow)];
+    const puts = [...steps.map(toStepItem), toInputItem(workflow), toWorkflowItem(workflow)];
     for (let i = 0; i < puts.length; i += MAX_TRANSACTION_ITEMS) {
       const chunk = puts.slice(i, i + MAX_TRANSACTION_ITEMS);
       try {
@@ -110,8 +97,8 @@ export class DynamoWorkflowStore implements WorkflowStore {
         );
       } catch (err) {
         if (!cancellationCodes(err)?.includes("ConditionalCheckFailed")) throw err;
-        const raced = await this.getWorkflow(workflow.workflowId);
-        if (raced) return { created: false, existing: raced };
+        const existing = await this.getWorkflow(workflow.workflowId);
+        if (existing) return { created: false, existing };
         throw err;
       }
     }
@@ -119,12 +106,23 @@ export class DynamoWorkflowStore implements WorkflowStore {
   }
 
   async getWorkflow(workflowId: string): Promise<WorkflowRecord | undefined> {
-    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: workflowKey(workflowId), ConsistentRead: true }));
-    return out.Item ? fromWorkflowItem(out.Item) : undefined;
+    // The record and its input, not the steps: one consistent query of the "#" items.
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": workflowKey(workflowId).pk, ":prefix": HEADER_SK_PREFIX },
+        ConsistentRead: true,
+      }),
+    );
+    const items = out.Items ?? [];
+    const record = items.find((i) => !isInputItem(i));
+    return record ? fromWorkflowItem(record, items.find(isInputItem)) : undefined;
   }
 
   async loadState(workflowId: string): Promise<WorkflowState | undefined> {
-    let workflow: WorkflowRecord | undefined;
+    let workflowItem: Item | undefined;
+    let inputItem: Item | undefined;
     const steps: StepRecord[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -139,11 +137,12 @@ export class DynamoWorkflowStore implements WorkflowStore {
       );
       for (const item of out.Items ?? []) {
         if (isStepItem(item)) steps.push(fromStepItem(item));
-        else workflow = fromWorkflowItem(item);
+        else if (isInputItem(item)) inputItem = item;
+        else workflowItem = item;
       }
       start = out.LastEvaluatedKey;
     } while (start);
-    return workflow ? { workflow, steps } : undefined;
+    return workflowItem ? { workflow: fromWorkflowItem(workflowItem, inputItem), steps } : undefined;
   }
 
   async countSteps(workflowId: string): Promise<number> {
@@ -216,24 +215,30 @@ export class DynamoWorkflowStore implements WorkflowStore {
       more && last
         ? encodeToken({ pk: last.pk, sk: last.sk, [index.partitionKey]: partition, [GSI.sortKey]: last[GSI.sortKey] })
         : undefined;
-    const items = await this.batchGetWorkflows(keys.map((k) => ({ pk: k.pk, sk: k.sk })));
+    const items = await this.batchGetWorkflows(keys.map((k) => String(k.pk).slice(3)));
     return { items, ...(nextToken ? { nextToken } : {}) };
   }
 
-  /** Fetch workflow items by key, in the order given (indexes hold keys only). */
-  private async batchGetWorkflows(keys: Item[]): Promise<WorkflowRecord[]> {
-    const found = new Map<string, WorkflowRecord>();
+  /** Fetch workflows (record and input) by id, in the order given (indexes hold keys only). */
+  private async batchGetWorkflows(workflowIds: string[]): Promise<WorkflowRecord[]> {
+    const items = new Map<string, Item>();
+    const keys = workflowIds.flatMap((id) => [workflowKey(id), inputKey(id)]);
     for (let i = 0; i < keys.length; i += MAX_BATCH_GET) {
       let pending: Item[] | undefined = keys.slice(i, i + MAX_BATCH_GET);
       for (let round = 0; pending?.length; round++) {
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 25 * 2 ** round)));
         const out = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
-        for (const item of out.Responses?.[this.tableName] ?? []) found.set(String(item.pk), fromWorkflowItem(item));
+        for (const item of out.Responses?.[this.tableName] ?? []) items.set(`${String(item.pk)}|${String(item.sk)}`, item);
         pending = out.UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined;
       }
     }
-    // An item deleted (TTL) between the query and the fetch is left out.
-    return keys.flatMap((k) => found.get(String(k.pk)) ?? []);
+    // A workflow deleted (TTL) between the query and the fetch is left out.
+    return workflowIds.flatMap((id) => {
+      const wf = workflowKey(id);
+      const input = inputKey(id);
+      const record = items.get(`${wf.pk}|${wf.sk}`);
+      return record ? [fromWorkflowItem(record, items.get(`${input.pk}|${input.sk}`))] : [];
+    });
   }
 
   async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
@@ -263,7 +268,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
           ReturnValues: "ALL_NEW",
         }),
       );
-      return fromWorkflowItem(out.Attributes!);
+      return fromWorkflowItem(out.Attributes!, { input: read.input });
     } catch (err) {
       if (isConditionFailure(err)) return undefined;
       throw err;
@@ -278,6 +283,11 @@ export class DynamoWorkflowStore implements WorkflowStore {
     markPending?: boolean;
     now: number;
   }): Promise<RecordResult> {
+    if (!args.completion && !args.markPending) {
+      // The common case: one conditional put. The claim left on the workflow record
+      // names a step that is now recorded, which makes it dead; the next claim replaces it.
+      return (await this.putStepIfAbsent(args.step)) ? "recorded" : "stepExists";
+    }
     const input: TransactWriteCommandInput = {
       TransactItems: [
         {
@@ -352,7 +362,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
   async cancelWorkflow(workflowId: string, now: number): Promise<WorkflowRecord | undefined> {
     const allowed = statusList("c", CANCELLABLE_STATUSES);
     try {
-      const out = await this.doc.send(
+      await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: workflowKey(workflowId),
@@ -369,16 +379,12 @@ export class DynamoWorkflowStore implements WorkflowStore {
             ":one": 1,
             ...this.expiryValue(now),
           },
-          ReturnValues: "ALL_NEW",
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      return fromWorkflowItem(out.Attributes!);
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      const old = (err as { Item?: Item }).Item;
-      return old ? fromWorkflowItem(old) : undefined;
     }
+    return this.getWorkflow(workflowId);
   }
 
   async resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; now: number }): Promise<WorkflowRecord | undefined> {

@@ -4,9 +4,12 @@ import type { StepRecord, WorkflowRecord } from "../types.js";
  * The single-table layout, in one place. A workflow and its steps share a
  * partition, so one consistent Query reads a workflow's whole state:
  *
- *   pk = "WF#<id>"  sk = "#WF"                workflow record (sorts first)
+ *   pk = "WF#<id>"  sk = "#IN"                the workflow's input (written once)
+ *   pk = "WF#<id>"  sk = "#WF"                workflow record
  *   pk = "WF#<id>"  sk = "STEP#0000000003"    step 3
  *
+ * The input lives apart so the workflow record, updated on every claim, stays
+ * small: a write costs one unit per KB of the larger of the old and new item.
  * Workflow items also carry the keys of three GSIs that list workflows in
  * creation order: by name, by status, and all together.
  */
@@ -19,6 +22,9 @@ export const GSI = {
 
 export const ALL_WORKFLOWS = "WORKFLOW";
 const WORKFLOW_SK = "#WF";
+const INPUT_SK = "#IN";
+/** Sort-key prefix shared by the workflow record and its input, not by steps. */
+export const HEADER_SK_PREFIX = "#";
 const STEP_PREFIX = "STEP#";
 
 export type Item = Record<string, unknown>;
@@ -28,7 +34,9 @@ export const stepKey = (workflowId: string, functionId: number): { pk: string; s
   pk: `WF#${workflowId}`,
   sk: `${STEP_PREFIX}${String(functionId).padStart(10, "0")}`,
 });
+export const inputKey = (workflowId: string): { pk: string; sk: string } => ({ pk: `WF#${workflowId}`, sk: INPUT_SK });
 export const isStepItem = (item: Item): boolean => String(item.sk).startsWith(STEP_PREFIX);
+export const isInputItem = (item: Item): boolean => item.sk === INPUT_SK;
 export const STEP_SK_PREFIX = STEP_PREFIX;
 
 /** Sort key of the listing indexes: creation time, then id for a total order. */
@@ -36,10 +44,11 @@ export const listSortKey = (createdAt: number, workflowId: string): string =>
   `${String(Math.max(0, Math.trunc(createdAt))).padStart(15, "0")}#${workflowId}`;
 
 export function toWorkflowItem(wf: WorkflowRecord): Item {
+  const { input: _input, ...rest } = wf;
   return {
     ...workflowKey(wf.workflowId),
     type: "workflow",
-    ...wf,
+    ...rest,
     gsiName: wf.name,
     gsiStatus: wf.status,
     gsiAll: ALL_WORKFLOWS,
@@ -47,9 +56,14 @@ export function toWorkflowItem(wf: WorkflowRecord): Item {
   };
 }
 
-export function fromWorkflowItem(item: Item): WorkflowRecord {
+export function toInputItem(wf: WorkflowRecord): Item {
+  return { ...inputKey(wf.workflowId), type: "input", input: wf.input };
+}
+
+/** A workflow record from its item and its input item. */
+export function fromWorkflowItem(item: Item, inputItem: Item | undefined): WorkflowRecord {
   const { pk: _pk, sk: _sk, type: _type, gsiName: _n, gsiStatus: _s, gsiAll: _a, gsiSort: _o, ...rest } = item;
-  return rest as unknown as WorkflowRecord;
+  return { ...(rest as unknown as WorkflowRecord), input: String(inputItem?.input ?? "") };
 }
 
 export function toStepItem(step: StepRecord): Item {

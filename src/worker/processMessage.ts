@@ -5,7 +5,7 @@ import { decodeMessage } from "../queue/messages.js";
 import type { WorkQueue } from "../queue/WorkQueue.js";
 import { deserialize, serialize, toRecordedError } from "../serialization.js";
 import type { Completion, WorkflowStore } from "../store/WorkflowStore.js";
-import type { StepRecord, WorkflowRecord, WorkflowState, WorkMessage } from "../types.js";
+import type { RunningClaim, StepRecord, WorkflowRecord, WorkflowState, WorkMessage } from "../types.js";
 import type { WorkflowRegistry } from "../workflow.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { isPermanent, retryDelayMs, retryPolicyFor, runStepBody, type StepCall } from "./stepBody.js";
@@ -93,8 +93,8 @@ async function advance(
     await deps.queue.send([{ ...message, notBefore: wf.retryAt }]);
     return "deferred";
   }
-  const claim = wf.running;
-  if (claim && claim.until > t && claim.token !== delivery.messageId) {
+  const claim = liveClaim(wf, state.steps, t);
+  if (claim && claim.token !== delivery.messageId) {
     if (claim.generation === wf.generation) return "busy";
     await deps.queue.send([{ ...message, notBefore: t + Math.min(CLAIM_WAIT_MS, claim.until - t) }]);
     return "deferred";
@@ -212,6 +212,13 @@ async function record(
   return "advanced";
 }
 
+/** The claim on the workflow if a worker may still be running its step (not yet recorded, lease not over). */
+export function liveClaim(wf: WorkflowRecord, steps: readonly StepRecord[], now: number): RunningClaim | undefined {
+  const claim = wf.running;
+  if (!claim || claim.until <= now) return undefined;
+  return steps.some((s) => s.functionId === claim.step) ? undefined : claim;
+}
+
 /**
  * A redelivered message for a recorded step: the first delivery may have died
  * between recording and sending, so send the next message again (duplicates are
@@ -224,7 +231,7 @@ async function ensureContinuation(
   message: WorkMessage,
   lastRecorded: number,
 ): Promise<void> {
-  if (message.step !== lastRecorded || wf.running) return;
+  if (message.step !== lastRecorded || liveClaim(wf, steps, Date.now())) return;
   const last = steps.find((s) => s.functionId === lastRecorded);
   await deps.queue.send([
     {
