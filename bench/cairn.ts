@@ -44,10 +44,14 @@ async function waitFinished(rt: LocalRuntime, meter: RequestMeter | undefined, i
   }
 }
 
+/** The embedded stack as the benchmarks run it. */
+export function startBenchRuntime(concurrency: number): Promise<LocalRuntime> {
+  return startLocalRuntime({ workflows: [emptySteps], maxConcurrency: concurrency, batchSize: 10 });
+}
+
 /** Workflows run one at a time; per-step latency from the records' own timestamps. */
-export async function measureLatency(stepCounts: number[], runsFor: (steps: number) => number): Promise<LatencyResult> {
-  const rt = await startLocalRuntime({ workflows: [emptySteps], maxConcurrency: 1 });
-  try {
+export async function measureLatency(rt: LocalRuntime, stepCounts: number[], runsFor: (steps: number) => number): Promise<LatencyResult> {
+  {
     const perStep: LatencyResult["perStep"] = {};
     const perWorkflowStepMs: LatencyResult["perWorkflowStepMs"] = {};
     const byIndex = new Map<number, number[]>();
@@ -74,8 +78,6 @@ export async function measureLatency(stepCounts: number[], runsFor: (steps: numb
       if (values.length) growth.push({ fromStep: from, toStep: Math.min(longest, from + bucket - 1), medianMs: round(median(values)) });
     }
     return { perStep, perWorkflowStepMs, growth };
-  } finally {
-    await rt.stop();
   }
 }
 
@@ -95,14 +97,13 @@ async function runOne(rt: LocalRuntime, steps: number): Promise<{ intervals: num
 
 /** Many workflows at once at a given worker concurrency; optionally metered for the cost model. */
 export async function measureThroughput(
-  concurrency: number,
+  rt: LocalRuntime,
   workflows: number,
   stepsEach: number,
   withMeter = false,
 ): Promise<{ stepsPerSecond: number; cost?: CostSample }> {
   const meter = withMeter ? new RequestMeter() : undefined;
-  const rt = await startLocalRuntime({ workflows: [emptySteps], maxConcurrency: concurrency, batchSize: 10 });
-  try {
+  {
     meter?.attachDynamo(rt.dynamodb);
     meter?.attachSqs(rt.sqs);
     await runOne(rt, 3);
@@ -129,7 +130,5 @@ export async function measureThroughput(
       };
     }
     return result;
-  } finally {
-    await rt.stop();
   }
 }

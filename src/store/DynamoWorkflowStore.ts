@@ -16,6 +16,7 @@ import {
   GSI,
   fromStepItem,
   fromWorkflowItem,
+  hasInlineInput,
   HEADER_SK_PREFIX,
   inputKey,
   isInputItem,
@@ -84,7 +85,19 @@ export class DynamoWorkflowStore implements WorkflowStore {
       const existing = await this.getWorkflow(workflow.workflowId);
       if (existing) return { created: false, existing };
     }
-    const puts = [...steps.map(toStepItem), toInputItem(workflow), toWorkflowItem(workflow)];
+    const puts = [...steps.map(toStepItem), ...(hasInlineInput(workflow) ? [] : [toInputItem(workflow)]), toWorkflowItem(workflow)];
+    if (puts.length === 1) {
+      // The common start: one conditional put (a transaction would cost twice the write units).
+      try {
+        await this.doc.send(new PutCommand({ TableName: this.tableName, Item: puts[0], ConditionExpression: "attribute_not_exists(pk)" }));
+        return { created: true };
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+        const existing = await this.getWorkflow(workflow.workflowId);
+        if (existing) return { created: false, existing };
+        throw err;
+      }
+    }
     for (let i = 0; i < puts.length; i += MAX_TRANSACTION_ITEMS) {
       const chunk = puts.slice(i, i + MAX_TRANSACTION_ITEMS);
       try {

@@ -8,8 +8,9 @@ import type { StepRecord, WorkflowRecord } from "../types.js";
  *   pk = "WF#<id>"  sk = "#WF"                workflow record
  *   pk = "WF#<id>"  sk = "STEP#0000000003"    step 3
  *
- * The input lives apart so the workflow record, updated on every claim, stays
- * small: a write costs one unit per KB of the larger of the old and new item.
+ * An input over INLINE_INPUT_BYTES lives apart so the workflow record, updated
+ * on every claim, stays small: a write costs one unit per KB of the larger of
+ * the old and new item. Smaller inputs stay inline and save the extra item.
  * Workflow items also carry the keys of three GSIs that list workflows in
  * creation order: by name, by status, and all together.
  */
@@ -43,12 +44,17 @@ export const STEP_SK_PREFIX = STEP_PREFIX;
 export const listSortKey = (createdAt: number, workflowId: string): string =>
   `${String(Math.max(0, Math.trunc(createdAt))).padStart(15, "0")}#${workflowId}`;
 
+export const INLINE_INPUT_BYTES = 400;
+
+export const hasInlineInput = (wf: WorkflowRecord): boolean => Buffer.byteLength(wf.input, "utf8") <= INLINE_INPUT_BYTES;
+
 export function toWorkflowItem(wf: WorkflowRecord): Item {
-  const { input: _input, ...rest } = wf;
+  const { input, ...rest } = wf;
   return {
     ...workflowKey(wf.workflowId),
     type: "workflow",
     ...rest,
+    ...(hasInlineInput(wf) ? { input } : {}),
     gsiName: wf.name,
     gsiStatus: wf.status,
     gsiAll: ALL_WORKFLOWS,
@@ -63,7 +69,8 @@ export function toInputItem(wf: WorkflowRecord): Item {
 /** A workflow record from its item and its input item. */
 export function fromWorkflowItem(item: Item, inputItem: Item | undefined): WorkflowRecord {
   const { pk: _pk, sk: _sk, type: _type, gsiName: _n, gsiStatus: _s, gsiAll: _a, gsiSort: _o, ...rest } = item;
-  return { ...(rest as unknown as WorkflowRecord), input: String(inputItem?.input ?? "") };
+  const record = rest as unknown as WorkflowRecord;
+  return { ...record, input: record.input ?? String(inputItem?.input ?? "") };
 }
 
 export function toStepItem(step: StepRecord): Item {

@@ -8,6 +8,7 @@ import type { WorkQueue } from "../queue/WorkQueue.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
+import { Outbox } from "./Outbox.js";
 import { processMessage, type ProcessOutcome, type WorkerDeps } from "./processMessage.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
 
@@ -50,16 +51,23 @@ export function workerDeps(options: Omit<WorkerOptions, "logger" | "onOutcome">)
 export function createWorker(options: WorkerOptions): WorkerHandler {
   const deps = workerDeps(options);
   const log = options.logger ?? defaultLogger;
-  const handle = async (event: SQSEvent, context: Context) => {
+  const handle = async (event: SQSEvent, context: Context): Promise<PromiseSettledResult<ProcessOutcome>[]> => {
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_BUFFER_MS;
-    return Promise.allSettled(
-      event.Records.map(async (record) => {
-        const outcome = await processMessage(deps, record, deadline);
-        log.debug("message processed", { messageId: record.messageId, outcome });
-        options.onOutcome?.(outcome, record);
-        return outcome;
-      }),
+    const outbox = new Outbox(deps.queue);
+    const settled = await Promise.allSettled(
+      event.Records.map((record) => processMessage({ ...deps, queue: outbox.for(record.messageId) }, record, deadline)),
     );
+    const unsent = await outbox.flush();
+    return settled.map((result, i) => {
+      const record = event.Records[i]!;
+      const sendError = unsent.get(record.messageId);
+      if (result.status === "fulfilled" && sendError !== undefined) return { status: "rejected", reason: sendError };
+      if (result.status === "fulfilled") {
+        log.debug("message processed", { messageId: record.messageId, outcome: result.value });
+        options.onOutcome?.(result.value, record);
+      }
+      return result;
+    });
   };
   return middy<SQSEvent, SQSBatchResponse>()
     .use(
