@@ -6,6 +6,7 @@ import {
   InvalidWorkflowStateError,
   ResultTimeoutError,
   StepOutOfRangeError,
+  UnknownWorkflowError,
   ValidationError,
   WorkflowCancelledError,
   WorkflowConflictError,
@@ -19,7 +20,7 @@ import { deserialize, serialize } from "../serialization.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { ListWorkflowsQuery, WorkflowStore } from "../store/WorkflowStore.js";
 import type { WorkflowRecord } from "../types.js";
-import { validateWorkflowId, type WorkflowDefinition } from "../workflow.js";
+import { validateWorkflowId, WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
 import { runningStepInfo, toStepInfo, toWorkflowStatus, type StepInfo, type WorkflowStatusInfo } from "./status.js";
 
 export interface StartWorkflowOptions {
@@ -63,6 +64,8 @@ export interface WorkflowHandle<O = unknown> {
 export interface WorkflowClientOptions {
   store: WorkflowStore;
   queue: WorkQueue;
+  /** When given, startWorkflow refuses names outside this set instead of leaving them to fail in the worker. */
+  workflows?: Iterable<WorkflowDefinition<any, any>>;
   now?: () => number;
 }
 
@@ -74,11 +77,13 @@ export class WorkflowClient {
   private readonly store: WorkflowStore;
   private readonly queue: WorkQueue;
   private readonly now: () => number;
+  private readonly registry: WorkflowRegistry | undefined;
 
   constructor(options: WorkflowClientOptions) {
     this.store = options.store;
     this.queue = options.queue;
     this.now = options.now ?? Date.now;
+    this.registry = options.workflows ? new WorkflowRegistry(options.workflows) : undefined;
   }
 
   /** A client on the table and queue named by $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL (endpoint variables apply). */
@@ -96,6 +101,7 @@ export class WorkflowClient {
   ): Promise<WorkflowHandle<O>> {
     const name = typeof workflow === "string" ? workflow : workflow?.name;
     if (typeof name !== "string" || name.length === 0) throw new ValidationError("startWorkflow needs a workflow name");
+    if (this.registry && !this.registry.get(name)) throw new UnknownWorkflowError(name, this.registry.names());
     const workflowId = options.workflowId ?? randomUUID();
     validateWorkflowId(workflowId);
     if (options.applicationVersion !== undefined && typeof options.applicationVersion !== "string") {
@@ -153,7 +159,8 @@ export class WorkflowClient {
     let record = await this.store.cancelWorkflow(workflowId, this.now());
     if (!record) throw new WorkflowNotFoundError(workflowId);
     if (options.wait) record = await this.waitUntilIdle(record, options.timeoutMs);
-    return toWorkflowStatus(record);
+    // With the step count, a claim left on an already recorded step is not shown as running.
+    return toWorkflowStatus(record, await this.store.countSteps(workflowId));
   }
 
   /**
@@ -297,7 +304,7 @@ export class WorkflowClient {
       wf.running !== undefined && wf.running.until > this.now() && (await this.store.countSteps(wf.workflowId)) < wf.running.step;
     while (await isRunning(current)) {
       if (this.now() >= deadline) {
-        throw new ResultTimeoutError(current.workflowId, timeoutMs!, `${current.status}, step ${current.running.step} still running`);
+        throw new ResultTimeoutError(current.workflowId, timeoutMs!, `${current.status}, step ${current.running?.step} still running`);
       }
       await sleep(Math.min(delay, Math.max(0, deadline - this.now())));
       delay = Math.min(POLL_MAX_MS, delay * 2);
@@ -323,6 +330,9 @@ function validateListInput(input: ListWorkflowsInput): void {
   for (const key of ["startTime", "endTime"] as const) {
     const v = input[key];
     if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new ValidationError(`${key} must be epoch milliseconds, got ${String(v)}`);
+  }
+  if (input.startTime !== undefined && input.endTime !== undefined && input.startTime > input.endTime) {
+    throw new ValidationError(`startTime (${input.startTime}) is after endTime (${input.endTime})`);
   }
   if (input.name !== undefined && (typeof input.name !== "string" || input.name.length === 0)) {
     throw new ValidationError("name must be a non-empty string");

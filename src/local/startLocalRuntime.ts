@@ -69,6 +69,7 @@ export interface LocalRuntime {
  * worker and the dead-letter handler as Lambda's event source mapping would.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const workflows = [...options.workflows];
   const tableName = options.tableName ?? "cairn-workflows";
   const queueName = options.queueName ?? "cairn-work";
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 30;
@@ -111,7 +112,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const store = new DynamoWorkflowStore({ tableName, client: dynamodb });
     const queue = new SqsWorkQueue({ queueUrl, client: sqs });
     const baseWorker = createWorker({
-      workflows: options.workflows,
+      workflows,
       store: options.wrapStore ? options.wrapStore(store) : store,
       queue: options.wrapQueue ? options.wrapQueue(queue) : queue,
       visibilityTimeoutSeconds,
@@ -146,7 +147,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
 
     return {
-      client: new WorkflowClient({ store, queue }),
+      client: new WorkflowClient({ store, queue, workflows }),
       store,
       queue,
       tableName,
