@@ -1,0 +1,213 @@
+import { createRequire } from "node:module";
+import { Command, CommanderError, Option } from "commander";
+import type { ControlResponse, OperationName } from "../control/operations.js";
+import { CliError, EXIT, UsageError } from "./errors.js";
+import { printErr, printOut } from "./output.js";
+import { parseJsonArg, parseNonNegativeInt, parsePositiveInt, parseStatus, parseTime } from "./parse.js";
+import { renderResultOf } from "./render.js";
+import { isoTime } from "./table.js";
+import { resolveTarget, type Target, type TargetOptions } from "./target.js";
+
+interface CommonOptions extends TargetOptions {
+  json?: boolean;
+}
+
+/** Lambda mode reads results in slices, since a control function cannot wait for long. */
+const RESULT_SLICE_MS = 10_000;
+
+function version(): string {
+  const require = createRequire(import.meta.url);
+  for (const p of ["../../../package.json", "../../package.json"]) {
+    try {
+      return (require(p) as { version: string }).version;
+    } catch {
+      // try the next layout (dist/src/cli or src/cli)
+    }
+  }
+  return "0.0.0";
+}
+
+/** Options every operation command takes: output format and target. */
+function withCommonOptions(cmd: Command): Command {
+  return cmd
+    .option("--json", "print the operation's result as JSON (for scripts)")
+    .option("--lambda", "invoke the control Lambdas (names from --functions, --function-prefix or $CAIRN_<OP>_FUNCTION)")
+    .option("--stack <name>", "invoke the control Lambdas named by this CloudFormation stack's outputs (or $CAIRN_STACK)")
+    .option("--functions <json|file>", 'function names as JSON ({"start":"fn",...} or {"StartFunctionName":"fn",...}) or a `cdk deploy --outputs-file` file')
+    .option("--function-prefix <prefix>", "control functions are named <prefix><operation>, e.g. <prefix>start")
+    .option("--region <region>", "AWS region for Lambda mode (default: the SDK's)")
+    .addOption(new Option("--dev-file <path>", "the `cairn dev` stack file to use (default: .cairn/dev.json here or above)").hideHelp());
+}
+
+async function withTarget<T>(opts: CommonOptions, fn: (target: Target) => Promise<T>): Promise<T> {
+  const target = await resolveTarget(opts);
+  try {
+    return await fn(target);
+  } finally {
+    target.close();
+  }
+}
+
+function unwrap(response: ControlResponse): unknown {
+  if (!response.ok) throw new CliError(response.error.code, response.error.message);
+  return response.result;
+}
+
+async function show(op: OperationName, opts: CommonOptions, result: unknown): Promise<void> {
+  await printOut(opts.json ? JSON.stringify(result, null, 2) : renderResultOf(op, result as Record<string, unknown>));
+}
+
+/** Run one operation against the resolved target and print its result. */
+async function operation(op: OperationName, opts: CommonOptions, payload: Record<string, unknown>): Promise<void> {
+  const result = await withTarget(opts, async (target) => unwrap(await target.run(op, payload)));
+  await show(op, opts, result);
+}
+
+/** `result`: wait up to `timeoutMs` (forever when undefined), one slice per call. */
+async function waitForResult(target: Target, workflowId: string, timeoutMs: number | undefined): Promise<ControlResponse> {
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  for (;;) {
+    const slice = Math.max(0, Math.min(deadline - Date.now(), RESULT_SLICE_MS));
+    const response = await target.run("result", { workflowId, timeoutMs: slice });
+    if (response.ok || response.error.code !== "RESULT_TIMEOUT") return response;
+    if (Date.now() >= deadline) {
+      const status = /\(status ([^)]+)\)/.exec(response.error.message)?.[1];
+      return {
+        ok: false,
+        error: { ...response.error, message: `Workflow "${workflowId}" did not finish within ${timeoutMs} ms${status ? ` (status ${status})` : ""}` },
+      };
+    }
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command("cairn")
+    .description("Start, inspect and steer Cairn workflows; `cairn dev` runs them locally")
+    .version(version())
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  program.configureHelp({ sortSubcommands: false });
+  program.addHelpText(
+    "after",
+    `
+Targets (in this order):
+  --stack <name>, --functions <json|file>, --function-prefix <p>, --lambda
+      invoke the control Lambdas (--lambda: names from $CAIRN_<OP>_FUNCTION)
+  $CAIRN_TABLE_NAME + $CAIRN_QUEUE_URL
+      use the table and queue directly (AWS_ENDPOINT_URL* apply, e.g. LocalStack)
+  .cairn/dev.json (here or in a parent directory)
+      the stack of a running \`cairn dev\`
+
+Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usage.`,
+  );
+
+  withCommonOptions(program.command("start").description("start a workflow").argument("<workflowName>", "the registered workflow's name"))
+    .option("--input <json>", "the workflow's input as JSON", parseJsonArg)
+    .option("--id <workflowId>", "workflow id (idempotency key; default: a random UUID)")
+    .option("--app-version <version>", "application version to record")
+    .action(async (workflowName: string, opts: CommonOptions & { input?: unknown; id?: string; appVersion?: string }) => {
+      await operation("start", opts, {
+        workflowName,
+        ...(opts.input !== undefined ? { input: opts.input } : {}),
+        ...(opts.id !== undefined ? { workflowId: opts.id } : {}),
+        ...(opts.appVersion !== undefined ? { applicationVersion: opts.appVersion } : {}),
+      });
+    });
+
+  withCommonOptions(program.command("status").description("show a workflow's status").argument("<workflowId>")).action(
+    async (workflowId: string, opts: CommonOptions) => operation("status", opts, { workflowId }),
+  );
+
+  withCommonOptions(program.command("result").description("wait for a workflow to finish and print its output").argument("<workflowId>"))
+    .option("--timeout <ms>", "give up after this many milliseconds (default: wait until it finishes)", parseNonNegativeInt)
+    .action(async (workflowId: string, opts: CommonOptions & { timeout?: number }) => {
+      const result = await withTarget(opts, async (target) => unwrap(await waitForResult(target, workflowId, opts.timeout)));
+      await show("result", opts, result);
+    });
+
+  withCommonOptions(program.command("list").description("list workflows, oldest first"))
+    .option("--name <workflowName>", "only workflows with this name")
+    .option("--status <status>", "only workflows with this status", parseStatus)
+    .option("--since <time>", "created at or after (ISO 8601 or epoch ms)", parseTime)
+    .option("--until <time>", "created at or before (ISO 8601 or epoch ms)", parseTime)
+    .option("--limit <n>", "at most this many", parsePositiveInt)
+    .option("--next-token <token>", "continue a previous listing")
+    .option("--desc", "newest first")
+    .action(
+      async (opts: CommonOptions & { name?: string; status?: string; since?: number; until?: number; limit?: number; nextToken?: string; desc?: boolean }) => {
+        if (opts.since !== undefined && opts.until !== undefined && opts.since > opts.until) {
+          throw new UsageError(`--since (${isoTime(opts.since)}) is after --until (${isoTime(opts.until)})`);
+        }
+        await operation("list", opts, {
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+          ...(opts.status !== undefined ? { status: opts.status } : {}),
+          ...(opts.since !== undefined ? { startTime: opts.since } : {}),
+          ...(opts.until !== undefined ? { endTime: opts.until } : {}),
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+          ...(opts.nextToken !== undefined ? { nextToken: opts.nextToken } : {}),
+          ...(opts.desc ? { sortDesc: true } : {}),
+        });
+      },
+    );
+
+  withCommonOptions(program.command("steps").description("list a workflow's steps").argument("<workflowId>")).action(
+    async (workflowId: string, opts: CommonOptions) => operation("steps", opts, { workflowId }),
+  );
+
+  withCommonOptions(program.command("cancel").description("cancel a workflow (a running step finishes; nothing after it runs)").argument("<workflowId>"))
+    .option("--wait", "return only once no step of it is running")
+    .option("--timeout <ms>", "with --wait: give up after this many milliseconds", parseNonNegativeInt)
+    .action(async (workflowId: string, opts: CommonOptions & { wait?: boolean; timeout?: number }) => {
+      await operation("cancel", opts, { workflowId, ...(opts.wait ? { wait: true } : {}), ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}) });
+    });
+
+  withCommonOptions(program.command("resume").description("restart a cancelled or failed workflow after its last recorded step").argument("<workflowId>")).action(
+    async (workflowId: string, opts: CommonOptions) => operation("resume", opts, { workflowId }),
+  );
+
+  withCommonOptions(program.command("fork").description("start a copy of a workflow that reuses its steps before --step").argument("<workflowId>"))
+    .requiredOption("--step <n>", "the step the new workflow starts at (1 = from the beginning)", parsePositiveInt)
+    .option("--id <newWorkflowId>", "the new workflow's id (default: a random UUID)")
+    .option("--app-version <version>", "application version of the new workflow")
+    .action(async (workflowId: string, opts: CommonOptions & { step: number; id?: string; appVersion?: string }) => {
+      await operation("fork", opts, {
+        workflowId,
+        startStep: opts.step,
+        ...(opts.id !== undefined ? { newWorkflowId: opts.id } : {}),
+        ...(opts.appVersion !== undefined ? { applicationVersion: opts.appVersion } : {}),
+      });
+    });
+
+  program
+    .command("dev")
+    .description("run the workflows a module exports on an embedded local stack (DynamoDB Local + SQS emulator)")
+    .argument("<workflowModule>", "a .ts or .js module exporting workflow definitions")
+    .option("--dev-file <path>", "where to write the stack's settings for other commands", ".cairn/dev.json")
+    .option("--poll <ms>", "how often to check workflows for progress", parsePositiveInt, 500)
+    .option("--json", "print the settings and progress as JSON lines")
+    .action(async (workflowModule: string, opts: { devFile: string; poll: number; json?: boolean }) => {
+      const { runDev } = await import("./dev.js");
+      await runDev({ modulePath: workflowModule, devFile: opts.devFile, pollMs: opts.poll, json: opts.json ?? false });
+    });
+
+  return program;
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage; // commander printed the message
+    if (err instanceof CliError) {
+      await printErr(`cairn: ${err.code}: ${err.message}`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    await printErr(`cairn: INTERNAL_ERROR: ${e?.name ?? "Error"}: ${e?.message ?? String(err)}`);
+    if (process.env.CAIRN_DEBUG) await printErr(String(e?.stack));
+    return EXIT.operation;
+  }
+}

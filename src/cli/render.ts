@@ -1,0 +1,101 @@
+import type { OperationName } from "../control/operations.js";
+import { compactJson, formatFields, formatTable, isoTime } from "./table.js";
+
+/**
+ * Human-readable output of each operation's result (the envelope's `result`,
+ * whose times are epoch ms and values Cairn's tagged JSON).
+ */
+type Json = Record<string, any>;
+
+const UNDEFINED_TAG = { $cairn: "undefined" };
+
+function isUndefinedTag(v: unknown): boolean {
+  return compactJson(v) === compactJson(UNDEFINED_TAG);
+}
+
+function valueText(v: unknown): string | undefined {
+  return v === undefined || isUndefinedTag(v) ? undefined : compactJson(v);
+}
+
+function errorText(e: Json | undefined): string | undefined {
+  return e ? `${e.name}: ${e.message}` : undefined;
+}
+
+export function renderStatus(s: Json): string {
+  const running = s.runningStep as Json | undefined;
+  const forked = s.forkedFrom as Json | undefined;
+  return formatFields([
+    ["Workflow ID", s.workflowId],
+    ["Name", s.name],
+    ["Status", s.cancelRequested && s.status !== "CANCELLED" ? `${s.status} (cancel requested)` : s.status],
+    ["Created", isoTime(s.createdAt)],
+    ["Updated", isoTime(s.updatedAt)],
+    ["App version", s.applicationVersion],
+    ["Forked from", forked ? `${forked.workflowId} at step ${forked.startStep}` : undefined],
+    ["Steps recorded", s.recordedSteps === undefined ? undefined : String(s.recordedSteps)],
+    ["Running step", running ? `${running.functionId} ${running.name} (attempt ${running.attempt}, since ${isoTime(running.startedAt)})` : undefined],
+    ["Input", valueText(s.input)],
+    ["Output", valueText(s.output)],
+    ["Error", errorText(s.error)],
+    ["Recovery", s.recoveryReason],
+  ]);
+}
+
+export function renderList(r: Json): string {
+  const workflows = (r.workflows ?? []) as Json[];
+  const lines = [
+    workflows.length === 0
+      ? "No workflows found."
+      : formatTable(
+          ["Workflow ID", "Name", "Status", "Created", "Updated", "Version"],
+          workflows.map((w) => [w.workflowId, w.name, w.status, isoTime(w.createdAt), isoTime(w.updatedAt), w.applicationVersion ?? ""]),
+        ),
+  ];
+  if (r.nextToken) lines.push("", `More workflows: add --next-token ${r.nextToken}`);
+  return lines.join("\n");
+}
+
+export function renderSteps(r: Json): string {
+  const steps = (r.steps ?? []) as Json[];
+  if (steps.length === 0) return "No steps recorded.";
+  return formatTable(
+    ["#", "Name", "Kind", "Status", "Attempts", "Started", "Completed", "Output / error"],
+    steps.map((s) => [
+      String(s.functionId),
+      s.name,
+      s.kind,
+      s.copiedFrom ? `${s.status} (from ${s.copiedFrom})` : s.status,
+      String(s.attempts),
+      isoTime(s.startedAt),
+      isoTime(s.completedAt),
+      errorText(s.error) ?? valueText(s.output) ?? "",
+    ]),
+    { maxCellWidth: 60 },
+  );
+}
+
+export function renderResult(r: Json): string {
+  return r.output === undefined || isUndefinedTag(r.output) ? "(no output)" : JSON.stringify(r.output, null, 2);
+}
+
+/** The human-readable text for one operation's result. */
+export function renderResultOf(op: OperationName, r: Json): string {
+  switch (op) {
+    case "start":
+      return `Started workflow ${r.workflowId}`;
+    case "status":
+      return renderStatus(r);
+    case "result":
+      return renderResult(r);
+    case "cancel":
+      return `Workflow ${r.workflowId} is ${r.status}`;
+    case "resume":
+      return `Resumed workflow ${r.workflowId}`;
+    case "fork":
+      return `Forked workflow ${r.forkedFrom?.workflowId} at step ${r.forkedFrom?.startStep} into ${r.workflowId}`;
+    case "list":
+      return renderList(r);
+    case "steps":
+      return renderSteps(r);
+  }
+}

@@ -1,0 +1,337 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { countdown, failing, greet } from "../../examples/cli-workflows.js";
+import type { LocalRuntime } from "../../src/local/index.js";
+import { startTestRuntime, waitFor } from "../helpers/runtime.js";
+import { startFakeAws, type FakeAws } from "./fakeAws.js";
+
+// These tests run the built binary (`npm run build` first), as users do.
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN = path.join(root, "dist/src/cli/main.js");
+const MODULE = path.join(root, "examples/cli-workflows.ts");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** An environment with no Cairn target in it (no table, queue, endpoints or function names). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(CAIRN_|AWS_ENDPOINT_URL|AWS_PROFILE|NODE_TEST_CONTEXT)/.test(k)) continue;
+    env[k] = v;
+  }
+  return env;
+}
+
+function cairn(args: string[], options: { env: NodeJS.ProcessEnv; cwd: string }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: options.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function json<T = any>(run: Run): T {
+  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+}
+
+describe("cairn CLI", () => {
+  let rt: LocalRuntime;
+  let cwd: string;
+  let env: NodeJS.ProcessEnv;
+  const run = (...args: string[]) => cairn(args, { env, cwd });
+
+  before(async () => {
+    assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` first`);
+    rt = await startTestRuntime([greet, countdown, failing]);
+    cwd = mkdtempSync(path.join(tmpdir(), "cairn-cli-"));
+    env = { ...cleanEnv(), ...rt.env };
+  });
+
+  after(async () => {
+    await rt?.stop();
+    if (cwd) rmSync(cwd, { recursive: true, force: true });
+  });
+
+  describe("start, status, result, steps, list", () => {
+    it("starts a workflow and shows its status, output and steps", async () => {
+      // Prepare / Act
+      const started = await run("start", "greet", "--input", '{"name":"Ada"}', "--id", "cli-greet-1", "--app-version", "v7");
+      assert.equal(started.code, 0, started.stderr);
+      assert.match(started.stdout, /Started workflow cli-greet-1/);
+
+      const result = await run("result", "cli-greet-1", "--timeout", "20000");
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(JSON.parse(result.stdout), { greeting: "HELLO, ADA!", length: 11 });
+
+      // Assess: status as a table and as JSON
+      const status = await run("status", "cli-greet-1");
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /^Workflow ID:\s+cli-greet-1$/m);
+      assert.match(status.stdout, /^Status:\s+SUCCESS$/m);
+      assert.match(status.stdout, /^App version:\s+v7$/m);
+      assert.match(status.stdout, /^Created:\s+\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/m);
+      const statusJson = json(await run("status", "cli-greet-1", "--json"));
+      assert.equal(statusJson.status, "SUCCESS");
+      assert.equal(statusJson.recordedSteps, 3);
+      assert.deepEqual(statusJson.output, { greeting: "HELLO, ADA!", length: 11 });
+
+      const steps = await run("steps", "cli-greet-1");
+      assert.equal(steps.code, 0, steps.stderr);
+      const lines = steps.stdout.trim().split("\n");
+      assert.match(lines[0]!, /^#\s+NAME\s+KIND\s+STATUS\s+ATTEMPTS\s+STARTED\s+COMPLETED\s+OUTPUT \/ ERROR$/);
+      assert.match(lines[1]!, /^1\s+compose\s+step\s+SUCCESS\s+1\s+\S+Z\s+\S+Z\s+"Hello, Ada!"$/);
+      assert.equal(lines.length, 4);
+      const stepsJson = json(await run("steps", "cli-greet-1", "--json"));
+      assert.deepEqual(
+        stepsJson.steps.map((s: { name: string; status: string }) => [s.name, s.status]),
+        [
+          ["compose", "SUCCESS"],
+          ["shout", "SUCCESS"],
+          ["measure", "SUCCESS"],
+        ],
+      );
+    });
+
+    it("lists workflows as a table and as JSON, with filters and paging", async () => {
+      // Prepare
+      for (const id of ["cli-list-1", "cli-list-2"]) {
+        assert.equal((await run("start", "greet", "--input", '{"name":"Bo"}', "--id", id)).code, 0);
+        await rt.client.retrieveWorkflow(id).getResult({ timeoutMs: 20_000 });
+      }
+
+      // Act
+      const table = await run("list", "--name", "greet", "--status", "success");
+      const page = json(await run("list", "--name", "greet", "--limit", "1", "--json"));
+      const rest = json(await run("list", "--name", "greet", "--next-token", page.nextToken, "--json"));
+      const newest = json(await run("list", "--name", "greet", "--desc", "--limit", "1", "--json"));
+      const none = json(await run("list", "--name", "greet", "--until", "2001-01-01T00:00:00Z", "--json"));
+
+      // Assess
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /^WORKFLOW ID\s+NAME\s+STATUS\s+CREATED\s+UPDATED\s+VERSION$/m);
+      assert.match(table.stdout, /^cli-list-1\s+greet\s+SUCCESS\s+\d{4}-\S+Z\s+\d{4}-\S+Z$/m);
+      assert.equal(page.workflows.length, 1);
+      assert.ok(page.nextToken, "a first page of one has a next token");
+      const all = [...page.workflows, ...rest.workflows].map((w: { workflowId: string }) => w.workflowId);
+      assert.ok(all.includes("cli-list-1") && all.includes("cli-list-2"), all.join(","));
+      assert.equal(newest.workflows[0].workflowId, "cli-list-2");
+      assert.deepEqual(none.workflows, []);
+    });
+  });
+
+  describe("cancel, resume, fork", () => {
+    it("cancel --wait returns once the running step finished; nothing after it runs until resume", async () => {
+      // Prepare: a workflow in the middle of a step
+      assert.equal((await run("start", "countdown", "--input", '{"steps":4,"stepMs":500}', "--id", "cli-cancel-1")).code, 0);
+      await waitFor("a running step", async () => (await rt.client.getWorkflowStatus("cli-cancel-1")).runningStep);
+
+      // Act
+      const cancelled = await run("cancel", "cli-cancel-1", "--wait");
+
+      // Assess: no step runs now, and none starts afterwards
+      assert.equal(cancelled.code, 0, cancelled.stderr);
+      assert.match(cancelled.stdout, /Workflow cli-cancel-1 is CANCELLED$/m);
+      const after = await rt.client.getWorkflowStatus("cli-cancel-1");
+      assert.equal(after.status, "CANCELLED");
+      const steps = json(await run("steps", "cli-cancel-1", "--json")).steps as { status: string }[];
+      assert.ok(steps.length >= 1 && steps.length < 4, `recorded ${steps.length}`);
+      assert.ok(steps.every((s) => s.status === "SUCCESS"), "the step running at the cancel finished and was recorded");
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(json(await run("steps", "cli-cancel-1", "--json")).steps.length, steps.length);
+      const result = await run("result", "cli-cancel-1");
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /WORKFLOW_CANCELLED/);
+
+      // Act: resume runs the rest
+      const resumed = await run("resume", "cli-cancel-1");
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.match(resumed.stdout, /Resumed workflow cli-cancel-1/);
+      assert.deepEqual(json(await run("result", "cli-cancel-1", "--json", "--timeout", "20000")), {
+        workflowId: "cli-cancel-1",
+        status: "SUCCESS",
+        output: { ticks: 4 },
+      });
+      assert.equal(json(await run("steps", "cli-cancel-1", "--json")).steps.length, 4);
+    });
+
+    it("forks a workflow from a step, reusing the steps before it", async () => {
+      // Prepare
+      assert.equal((await run("start", "greet", "--input", '{"name":"Cy"}', "--id", "cli-fork-src")).code, 0);
+      await rt.client.retrieveWorkflow("cli-fork-src").getResult({ timeoutMs: 20_000 });
+
+      // Act
+      const forked = await run("fork", "cli-fork-src", "--step", "2", "--id", "cli-fork-new", "--app-version", "v2");
+
+      // Assess
+      assert.equal(forked.code, 0, forked.stderr);
+      assert.match(forked.stdout, /Forked workflow cli-fork-src at step 2 into cli-fork-new/);
+      assert.equal(json(await run("result", "cli-fork-new", "--json", "--timeout", "20000")).output.greeting, "HELLO, CY!");
+      const status = await run("status", "cli-fork-new");
+      assert.match(status.stdout, /^Forked from:\s+cli-fork-src at step 2$/m);
+      assert.match(status.stdout, /^App version:\s+v2$/m);
+      const steps = json(await run("steps", "cli-fork-new", "--json")).steps;
+      assert.equal(steps[0].copiedFrom, "cli-fork-src");
+      assert.equal(steps[1].copiedFrom, undefined);
+    });
+  });
+
+  describe("errors", () => {
+    it("exits 1 and names the error code when the operation fails", async () => {
+      const missing = await run("status", "no-such-workflow");
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /WORKFLOW_NOT_FOUND/);
+      assert.match(missing.stderr, /no-such-workflow/);
+      assert.equal(missing.stdout, "");
+
+      const outOfRange = await run("fork", "cli-greet-1", "--step", "99");
+      assert.equal(outOfRange.code, 1);
+      assert.match(outOfRange.stderr, /STEP_OUT_OF_RANGE/);
+
+      assert.equal((await run("start", "failing", "--id", "cli-fail-1", "--input", '{"reason":"kaboom"}')).code, 0);
+      const failed = await run("result", "cli-fail-1", "--timeout", "20000");
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, /WORKFLOW_FAILED.*kaboom/);
+
+      const timedOut = await run("result", (await rt.client.startWorkflow("countdown", { steps: 2, stepMs: 1000 })).workflowId, "--timeout", "200");
+      assert.equal(timedOut.code, 1);
+      assert.match(timedOut.stderr, /RESULT_TIMEOUT.*within 200 ms/);
+    });
+
+    it("exits 2 on bad usage: invalid JSON, missing arguments, bad options, no target", async () => {
+      const badJson = await run("start", "greet", "--input", "{not json");
+      assert.equal(badJson.code, 2);
+      assert.match(badJson.stderr, /--input.*not valid JSON/);
+
+      const missingArg = await run("status");
+      assert.equal(missingArg.code, 2);
+      assert.match(missingArg.stderr, /missing required argument 'workflowId'/);
+
+      const missingStep = await run("fork", "cli-greet-1");
+      assert.equal(missingStep.code, 2);
+      assert.match(missingStep.stderr, /--step/);
+
+      const badStatus = await run("list", "--status", "SLEEPING");
+      assert.equal(badStatus.code, 2);
+      assert.match(badStatus.stderr, /ENQUEUED, PENDING/);
+
+      const badRange = await run("list", "--since", "2030-01-01T00:00:00Z", "--until", "2020-01-01T00:00:00Z");
+      assert.equal(badRange.code, 2);
+      assert.match(badRange.stderr, /--since .* is after --until/);
+
+      const unknownCommand = await run("explode");
+      assert.equal(unknownCommand.code, 2);
+
+      const noTarget = await cairn(["status", "x"], { env: cleanEnv(), cwd });
+      assert.equal(noTarget.code, 2);
+      assert.match(noTarget.stderr, /NO_TARGET/);
+    });
+  });
+
+  describe("Lambda mode", () => {
+    let aws: FakeAws;
+    let lambdaEnv: NodeJS.ProcessEnv;
+    const ops = ["start", "status", "result", "cancel", "resume", "fork", "list", "steps"] as const;
+
+    before(async () => {
+      aws = await startFakeAws({
+        client: rt.client,
+        functions: Object.fromEntries(ops.map((op) => [`cairn-${op}`, op])),
+        stacks: { CairnDemo: { ...Object.fromEntries(ops.map((op) => [`${op[0]!.toUpperCase()}${op.slice(1)}FunctionName`, `cairn-${op}`])), TableName: "t" } },
+      });
+      // No table or queue: every operation has to go through the functions.
+      lambdaEnv = { ...cleanEnv(), AWS_ENDPOINT_URL_LAMBDA: aws.endpoint, AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "x" };
+    });
+    after(async () => aws?.stop());
+
+    it("invokes the functions named by a stack's outputs and reads their envelope", async () => {
+      const lambda = (...args: string[]) => cairn(args, { env: lambdaEnv, cwd });
+      const started = await lambda("start", "greet", "--input", '{"name":"Lu"}', "--id", "cli-lambda-1", "--stack", "CairnDemo");
+      assert.equal(started.code, 0, started.stderr);
+      const result = json(await lambda("result", "cli-lambda-1", "--stack", "CairnDemo", "--json", "--timeout", "20000"));
+      assert.equal(result.output.greeting, "HELLO, LU!");
+      assert.ok(aws.invocations.includes("cairn-start") && aws.invocations.includes("cairn-result"));
+
+      const missing = await lambda("status", "nope", "--function-prefix", "cairn-");
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /WORKFLOW_NOT_FOUND/);
+
+      const explicit = json(await lambda("steps", "cli-lambda-1", "--json", "--functions", '{"steps":"cairn-steps"}'));
+      assert.equal(explicit.steps.length, 3);
+
+      const noStack = await lambda("status", "x", "--stack", "NoSuchStack");
+      assert.equal(noStack.code, 1);
+      assert.match(noStack.stderr, /STACK_NOT_FOUND/);
+
+      const noFunction = await lambda("status", "x", "--function-prefix", "other-");
+      assert.equal(noFunction.code, 1);
+      assert.match(noFunction.stderr, /LAMBDA_INVOKE_FAILED.*ResourceNotFoundException/);
+    });
+  });
+});
+
+describe("cairn dev", () => {
+  it("runs the module's workflows on an embedded stack that other commands find, and stops cleanly on SIGINT", async () => {
+    // Prepare
+    const dir = mkdtempSync(path.join(tmpdir(), "cairn-dev-"));
+    const env = cleanEnv();
+    let dev: ChildProcess | undefined;
+    try {
+      dev = spawn(process.execPath, [BIN, "dev", MODULE, "--poll", "100"], { env, cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      dev.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+      dev.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => dev!.once("exit", (code) => resolve(code)));
+      await waitFor("cairn dev to be ready", () => out.includes("press Ctrl+C to stop") || (dev!.exitCode !== null && Promise.reject(new Error(err))), 40_000);
+      assert.match(out, /workflows: countdown, failing, greet/);
+      assert.match(out, /export CAIRN_TABLE_NAME=\S+/);
+      assert.match(out, /export AWS_ENDPOINT_URL_DYNAMODB=http:\/\/127\.0\.0\.1:\d+/);
+      const devFile = path.join(dir, ".cairn", "dev.json");
+      const settings = JSON.parse(readFileSync(devFile, "utf8")) as { pid: number; env: Record<string, string> };
+      assert.equal(settings.pid, dev.pid);
+      const dynamoPort = new URL(settings.env.AWS_ENDPOINT_URL_DYNAMODB!).port;
+
+      // Act: another command in the same directory, with no target in its environment
+      const started = await cairn(["start", "greet", "--input", '{"name":"Dev"}', "--id", "dev-1"], { env, cwd: dir });
+      assert.equal(started.code, 0, started.stderr);
+      const result = await cairn(["result", "dev-1", "--timeout", "20000", "--json"], { env, cwd: dir });
+
+      // Assess: it ran to SUCCESS, and the dev process showed its progress
+      assert.equal(json(result).status, "SUCCESS");
+      await waitFor("the progress lines", () => /dev-1\s+greet\s+SUCCESS/.test(out));
+      assert.match(out, /dev-1\s+step 1 compose \[step\]\s+SUCCESS/);
+      assert.match(out, /dev-1\s+step 3 measure \[step\]\s+SUCCESS/);
+
+      // Act: SIGINT
+      dev.kill("SIGINT");
+      const code = await exited;
+
+      // Assess: clean exit, no DynamoDB Local left, dev file removed
+      assert.equal(code, 0, err);
+      assert.match(err, /Dev stack stopped/);
+      assert.equal(existsSync(devFile), false);
+      const ps = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
+      assert.ok(!ps.split("\n").some((l) => l.includes("DynamoDBLocal.jar") && l.includes(`-port ${dynamoPort}`)), "a DynamoDB Local process of cairn dev remains");
+      const after = await cairn(["status", "dev-1"], { env, cwd: dir });
+      assert.equal(after.code, 2);
+      assert.match(after.stderr, /NO_TARGET/);
+    } finally {
+      if (dev && dev.exitCode === null) dev.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
