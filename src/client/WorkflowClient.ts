@@ -86,10 +86,10 @@ export class WorkflowClient {
     this.registry = options.workflows ? new WorkflowRegistry(options.workflows) : undefined;
   }
 
-  /** A client on the table and queue named by $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL (endpoint variables apply). */
+  /** A client on the table and queue named by $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL (endpoint variables and $CAIRN_RETENTION_DAYS apply). */
   static fromEnv(env: NodeJS.ProcessEnv = process.env): WorkflowClient {
     return new WorkflowClient({
-      store: new DynamoWorkflowStore({ tableName: requireEnv(ENV.tableName, env) }),
+      store: DynamoWorkflowStore.fromEnv(env),
       queue: new SqsWorkQueue({ queueUrl: requireEnv(ENV.queueUrl, env) }),
     });
   }

@@ -10,6 +10,7 @@ import {
   type TransactWriteCommandInput,
 } from "@aws-sdk/lib-dynamodb";
 import { CANCELLABLE_STATUSES, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
+import { ENV, optionalNumberEnv, requireEnv } from "../config.js";
 import { ValidationError } from "../errors.js";
 import type { RunningClaim, StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
 import {
@@ -65,6 +66,15 @@ export class DynamoWorkflowStore implements WorkflowStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly retentionSeconds: number | undefined;
 
+  /** The store on $CAIRN_TABLE_NAME, with $CAIRN_RETENTION_DAYS for the TTL (endpoint variables apply). */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): DynamoWorkflowStore {
+    const retentionDays = optionalNumberEnv(ENV.retentionDays, env);
+    return new DynamoWorkflowStore({
+      tableName: requireEnv(ENV.tableName, env),
+      ...(retentionDays !== undefined ? { retentionSeconds: Math.round(retentionDays * 86_400) } : {}),
+    });
+  }
+
   constructor(options: DynamoWorkflowStoreOptions) {
     this.tableName = options.tableName;
     const client = options.client ?? new DynamoDBClient({ maxAttempts: 6, ...options.clientConfig });
@@ -85,7 +95,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
       const existing = await this.getWorkflow(workflow.workflowId);
       if (existing) return { created: false, existing };
     }
-    const puts = [...steps.map(toStepItem), ...(hasInlineInput(workflow) ? [] : [toInputItem(workflow)]), toWorkflowItem(workflow)];
+    const puts = [...steps.map((st) => this.stepItem(st)), ...(hasInlineInput(workflow) ? [] : [toInputItem(workflow)]), toWorkflowItem(workflow)];
     if (puts.length === 1) {
       // The common start: one conditional put (a transaction would cost twice the write units).
       try {
@@ -306,7 +316,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
         {
           Put: {
             TableName: this.tableName,
-            Item: toStepItem(args.step),
+            Item: this.stepItem(args.step),
             ConditionExpression: "attribute_not_exists(pk)",
           },
         },
@@ -328,7 +338,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
   async putStepIfAbsent(step: StepRecord): Promise<boolean> {
     try {
       await this.doc.send(
-        new PutCommand({ TableName: this.tableName, Item: toStepItem(step), ConditionExpression: "attribute_not_exists(pk)" }),
+        new PutCommand({ TableName: this.tableName, Item: this.stepItem(step), ConditionExpression: "attribute_not_exists(pk)" }),
       );
       return true;
     } catch (err) {
@@ -512,6 +522,15 @@ export class DynamoWorkflowStore implements WorkflowStore {
       ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: values,
     };
+  }
+
+  /**
+   * A step item, with a TTL when retention is set: steps expire `retention` after
+   * they were recorded, so a workflow must finish within its retention period.
+   */
+  private stepItem(step: StepRecord): Item {
+    const item = toStepItem(step);
+    return this.retentionSeconds === undefined ? item : { ...item, expiresAt: Math.floor(Date.now() / 1000) + this.retentionSeconds };
   }
 
   private expirySet(): string {

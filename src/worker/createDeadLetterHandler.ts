@@ -1,7 +1,6 @@
 import middy from "@middy/core";
 import sqsPartialBatchFailure from "@middy/sqs-partial-batch-failure";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { ENV, requireEnv } from "../config.js";
 import { MalformedMessageError } from "../errors.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
 import { decodeMessage } from "../queue/messages.js";
@@ -20,7 +19,7 @@ export interface DeadLetterHandlerOptions {
  * listings and can be resumed once the cause is fixed.
  */
 export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) {
-  const store = options.store ?? new DynamoWorkflowStore({ tableName: requireEnv(ENV.tableName) });
+  const store = options.store ?? DynamoWorkflowStore.fromEnv();
   const log = options.logger ?? defaultLogger;
   const handleRecord = async (record: SQSRecord): Promise<void> => {
     let message;

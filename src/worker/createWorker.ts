@@ -29,16 +29,10 @@ export type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBa
 
 /** Build the worker deps, defaulting to the DynamoDB table and SQS queue named by the environment. */
 export function workerDeps(options: Omit<WorkerOptions, "logger" | "onOutcome">): WorkerDeps {
-  const retentionDays = optionalNumberEnv(ENV.retentionDays);
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? optionalNumberEnv(ENV.visibilityTimeoutSeconds);
   return {
     registry: new WorkflowRegistry(options.workflows),
-    store:
-      options.store ??
-      new DynamoWorkflowStore({
-        tableName: requireEnv(ENV.tableName),
-        ...(retentionDays !== undefined ? { retentionSeconds: retentionDays * 86_400 } : {}),
-      }),
+    store: options.store ?? DynamoWorkflowStore.fromEnv(),
     queue: options.queue ?? new SqsWorkQueue({ queueUrl: requireEnv(ENV.queueUrl) }),
     ...(visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds } : {}),
   };
