@@ -13,6 +13,7 @@ export {
 export type { WorkflowStatusInfo, StepInfo } from "./client/status.js";
 export { createWorker, type WorkerOptions, type WorkerHandler } from "./worker/createWorker.js";
 export { createDeadLetterHandler, type DeadLetterHandlerOptions } from "./worker/createDeadLetterHandler.js";
+export { createControlHandler, type ControlHandler, type ControlHandlerOptions } from "./control/createControlHandler.js";
 export type { ProcessOutcome } from "./worker/processMessage.js";
 export { DynamoWorkflowStore, type DynamoWorkflowStoreOptions } from "./store/DynamoWorkflowStore.js";
 export type { WorkflowStore, ListWorkflowsQuery, Page } from "./store/WorkflowStore.js";

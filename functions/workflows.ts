@@ -1,0 +1,71 @@
+import { defineWorkflow, type WorkflowDefinition } from "../src/index.js";
+
+/**
+ * Example workflows the reference app deploys. Step bodies stand in for calls
+ * to real services; the workflow functions themselves only decide what runs
+ * next, so they stay deterministic between steps.
+ */
+
+export interface OrderInput {
+  orderId: string;
+  items: { sku: string; quantity: number; unitPrice: number }[];
+  /** How long to hold the reservation before charging, in ms. @default 1000 */
+  holdMs?: number;
+}
+
+export interface OrderOutput {
+  orderId: string;
+  reservationId: string;
+  chargeId: string;
+  amount: number;
+  trackingNumber: string;
+}
+
+/** reserve → (durable sleep) → charge (retried) → ship. */
+export const orderWorkflow = defineWorkflow<OrderInput, OrderOutput>("order", async (ctx, input) => {
+  const reservation = await ctx.step("reserve", () => ({
+    reservationId: `res-${input.orderId}`,
+    amount: input.items.reduce((sum, item) => sum + item.quantity * item.unitPrice, 0),
+  }));
+  // No Lambda waits here: the next step arrives as a delayed SQS message.
+  await ctx.sleep(input.holdMs ?? 1_000);
+  const charge = await ctx.step(
+    "charge",
+    () => ({ chargeId: `ch-${reservation.reservationId}`, amount: reservation.amount }),
+    { retries: { maxAttempts: 5, intervalMs: 1_000, backoffRate: 2 } },
+  );
+  const shipment = await ctx.step("ship", () => ({ trackingNumber: `trk-${input.orderId}` }));
+  return { orderId: input.orderId, reservationId: reservation.reservationId, ...charge, ...shipment };
+});
+
+export interface FlakyInput {
+  /** How long the simulated dependency stays down after the workflow starts, in ms. */
+  outageMs: number;
+}
+
+/**
+ * Calls a dependency that is down for `outageMs`: the step fails and is retried
+ * with backoff (each retry is a delayed message, never a sleeping Lambda) until
+ * the outage ends. An outage longer than the retries end the workflow in ERROR;
+ * `resume` then re-runs the failed step.
+ */
+export const flakyWorkflow = defineWorkflow<FlakyInput, { recoveredAfterMs: number }>(
+  "flaky",
+  async (ctx, input) => {
+    // Recorded once, so every replay sees the same start time.
+    const startedAt = await ctx.step("note-start", () => Date.now());
+    return ctx.step("call-dependency", () => {
+      const elapsed = Date.now() - startedAt;
+      if (elapsed < input.outageMs) throw new Error(`dependency unavailable (${input.outageMs - elapsed} ms of outage left)`);
+      return { recoveredAfterMs: elapsed };
+    });
+  },
+  { defaultRetries: { maxAttempts: 4, intervalMs: 500, backoffRate: 2 } },
+);
+
+/** The smallest workflow: one step, handy to check a deployment. */
+export const greetWorkflow = defineWorkflow<{ name: string }, string>("greet", async (ctx, input) =>
+  ctx.step("greet", () => `Hello, ${input.name}!`),
+);
+
+export const workflows: WorkflowDefinition<any, any>[] = [orderWorkflow, flakyWorkflow, greetWorkflow];

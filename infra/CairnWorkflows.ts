@@ -1,0 +1,357 @@
+import { CfnOutput, Duration } from "aws-cdk-lib";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import * as logs from "aws-cdk-lib/aws-logs";
+import * as sqs from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ENV } from "../src/config.js";
+import { OPERATIONS, type OperationName } from "../src/control/operations.js";
+import { tableDefinition, TTL_ATTRIBUTE } from "../src/store/tableSchema.js";
+import {
+  DEAD_LETTER_TABLE_ACTIONS,
+  KEY_DECRYPT_ACTIONS,
+  KEY_ENCRYPT_ACTIONS,
+  OPERATION_ACCESS,
+  WORKER_QUEUE_ACTIONS,
+  WORKER_TABLE_ACTIONS,
+} from "./access.js";
+import { CAIRN_DEFAULTS } from "./defaults.js";
+import { resolveProps, type CairnWorkflowsProps, type ResolvedProps } from "./props.js";
+
+/** The control operations that only read; `grantRead` lets a principal invoke these. */
+export const READ_OPERATIONS: readonly OperationName[] = OPERATIONS.filter((op) => !OPERATION_ACCESS[op].table.some(isWriteAction));
+
+export interface CairnAlarms {
+  /** Messages wait on the dead-letter queue (its handler is failing). */
+  readonly deadLetterQueueNotEmpty: cloudwatch.Alarm;
+  /** Worker invocations failed as a whole (a failed step is not an error). */
+  readonly workerErrors: cloudwatch.Alarm;
+  /** The oldest work message has waited too long (the worker lags or is stuck). */
+  readonly oldestMessageAge: cloudwatch.Alarm;
+  /** A workflow went MAX_RECOVERY_ATTEMPTS_EXCEEDED: the dead-letter handler ran. */
+  readonly workflowsDeadLettered: cloudwatch.Alarm;
+}
+
+/**
+ * Cairn on AWS: the workflow table, the work queue and its dead-letter queue,
+ * the step worker with its SQS event source, the dead-letter handler, one
+ * control function per operation, least-privilege IAM, encryption and alarms.
+ *
+ * @example
+ * const cairn = new CairnWorkflows(this, "Cairn", { workerEntry: "src/worker.ts" });
+ * cairn.grantOperate(opsRole);
+ */
+export class CairnWorkflows extends Construct {
+  readonly table: dynamodb.Table;
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly worker: nodejs.NodejsFunction;
+  readonly deadLetterHandler: nodejs.NodejsFunction;
+  /** One function per control operation. */
+  readonly controlFunctions: Readonly<Record<OperationName, nodejs.NodejsFunction>>;
+  readonly alarms: CairnAlarms;
+  /** The customer-managed key, when one was given. */
+  readonly encryptionKey?: kms.IKey;
+
+  private readonly settings: ResolvedProps;
+
+  constructor(scope: Construct, id: string, props: CairnWorkflowsProps) {
+    super(scope, id);
+    const settings = (this.settings = resolveProps(props));
+    if (settings.encryptionKey) this.encryptionKey = settings.encryptionKey;
+
+    this.table = this.createTable();
+    this.deadLetterQueue = this.createQueue("DeadLetterQueue", { retentionPeriod: CAIRN_DEFAULTS.deadLetterRetention });
+    this.queue = this.createQueue("WorkQueue", {
+      visibilityTimeout: settings.visibilityTimeout,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
+    });
+
+    const environment = {
+      [ENV.tableName]: this.table.tableName,
+      [ENV.queueUrl]: this.queue.queueUrl,
+      [ENV.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
+      [ENV.visibilityTimeoutSeconds]: String(settings.visibilityTimeout.toSeconds()),
+      [ENV.retentionDays]: String(settings.retentionDays),
+      // The bundles ship source maps: stack traces in the logs point at the TypeScript.
+      NODE_OPTIONS: "--enable-source-maps",
+    };
+
+    this.worker = this.createFunction("Worker", {
+      entry: path.resolve(settings.workerEntry),
+      handler: settings.workerHandler,
+      timeout: settings.workerTimeout,
+      memorySize: settings.workerMemorySize,
+      environment: { ...settings.workerEnvironment, ...environment },
+      description: "Cairn step worker: runs one workflow step per SQS message",
+    });
+    this.worker.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: settings.batchSize,
+        maxConcurrency: settings.maxConcurrency,
+        reportBatchItemFailures: true,
+        ...(settings.maxBatchingWindow ? { maxBatchingWindow: settings.maxBatchingWindow } : {}),
+      }),
+    );
+    this.grantTable(this.worker, WORKER_TABLE_ACTIONS, false);
+    this.grantQueue(this.worker, WORKER_QUEUE_ACTIONS);
+
+    this.deadLetterHandler = this.createFunction("DeadLetterHandler", {
+      entry: cairnEntry("deadLetters"),
+      timeout: CAIRN_DEFAULTS.deadLetterTimeout,
+      memorySize: settings.controlMemorySize,
+      environment,
+      description: "Cairn dead-letter handler: marks workflows MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+    });
+    this.deadLetterHandler.addEventSource(new SqsEventSource(this.deadLetterQueue, { batchSize: 10, reportBatchItemFailures: true }));
+    this.grantTable(this.deadLetterHandler, DEAD_LETTER_TABLE_ACTIONS, false);
+
+    const controlFunctions = {} as Record<OperationName, nodejs.NodejsFunction>;
+    for (const operation of OPERATIONS) {
+      const access = OPERATION_ACCESS[operation];
+      const fn = this.createFunction(`${pascal(operation)}Function`, {
+        entry: cairnEntry(`control/${operation}`),
+        timeout: settings.controlTimeout,
+        memorySize: settings.controlMemorySize,
+        environment,
+        description: `Cairn control operation "${operation}"`,
+      });
+      this.grantTable(fn, access.table, access.indexes);
+      if (access.sendsWork) this.grantQueue(fn, ["sqs:SendMessage"]);
+      controlFunctions[operation] = fn;
+    }
+    this.controlFunctions = Object.freeze(controlFunctions);
+
+    this.alarms = this.createAlarms();
+    this.createOutputs();
+  }
+
+  /** Let `grantee` invoke the read-only control functions (status, result, list, steps). */
+  grantRead(grantee: iam.IGrantable): iam.Grant {
+    return this.grantInvoke(grantee, READ_OPERATIONS);
+  }
+
+  /** Let `grantee` invoke every control function: read, and also start, cancel, resume and fork. */
+  grantOperate(grantee: iam.IGrantable): iam.Grant {
+    return this.grantInvoke(grantee, OPERATIONS);
+  }
+
+  private grantInvoke(grantee: iam.IGrantable, operations: readonly OperationName[]): iam.Grant {
+    // The function ARNs only (not `<arn>:*`): callers invoke $LATEST, never a pinned version.
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["lambda:InvokeFunction"],
+      resourceArns: operations.map((op) => this.controlFunctions[op].functionArn),
+    });
+  }
+
+  private createTable(): dynamodb.Table {
+    // Declared from the store's own definition, so the deployed table cannot drift from what the code expects.
+    const def = tableDefinition("cairn");
+    const attributeType = (name: string): dynamodb.AttributeType => {
+      const type = def.AttributeDefinitions?.find((a) => a.AttributeName === name)?.AttributeType;
+      if (type !== "S" && type !== "N" && type !== "B") throw new Error(`CairnWorkflows: attribute ${name} has no type in tableDefinition()`);
+      return type === "S" ? dynamodb.AttributeType.STRING : type === "N" ? dynamodb.AttributeType.NUMBER : dynamodb.AttributeType.BINARY;
+    };
+    const keys = (schema: readonly { AttributeName?: string | undefined; KeyType?: string | undefined }[] | undefined) => {
+      const key = (kind: string) => {
+        const name = schema?.find((k) => k.KeyType === kind)?.AttributeName;
+        return name === undefined ? undefined : { name, type: attributeType(name) };
+      };
+      const partitionKey = key("HASH");
+      if (!partitionKey) throw new Error("CairnWorkflows: tableDefinition() has a key schema without a partition key");
+      const sortKey = key("RANGE");
+      return { partitionKey, ...(sortKey ? { sortKey } : {}) };
+    };
+    const key = this.settings.encryptionKey;
+    const table = new dynamodb.Table(this, "Table", {
+      ...keys(def.KeySchema),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      ...(key
+        ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: key }
+        : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
+      timeToLiveAttribute: TTL_ATTRIBUTE,
+      removalPolicy: this.settings.removalPolicy,
+    });
+    for (const index of def.GlobalSecondaryIndexes ?? []) {
+      const projection = index.Projection?.ProjectionType ?? "ALL";
+      table.addGlobalSecondaryIndex({
+        indexName: index.IndexName!,
+        ...keys(index.KeySchema),
+        projectionType: dynamodb.ProjectionType[projection as keyof typeof dynamodb.ProjectionType],
+        ...(projection === "INCLUDE" ? { nonKeyAttributes: index.Projection?.NonKeyAttributes ?? [] } : {}),
+      });
+    }
+    return table;
+  }
+
+  private createQueue(id: string, props: Partial<sqs.QueueProps>): sqs.Queue {
+    const key = this.settings.encryptionKey;
+    return new sqs.Queue(this, id, {
+      ...props,
+      ...(key ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: key } : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
+      enforceSSL: true,
+    });
+  }
+
+  /**
+   * A Node.js function bundled by the local esbuild, with its own log group and
+   * a role that can write to it and nothing else (no managed policies).
+   */
+  private createFunction(
+    id: string,
+    props: Pick<nodejs.NodejsFunctionProps, "entry" | "timeout" | "memorySize" | "environment" | "description"> & { handler?: string },
+  ): nodejs.NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      retention: this.settings.logRetention,
+      removalPolicy: this.settings.removalPolicy,
+    });
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+      description: `Cairn ${id}: writes its own logs, plus the grants it is given`,
+    });
+    // Only its own log group; CreateLogGroup is not needed since the group exists.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [logGroup.logGroupArn] }),
+    );
+    return new nodejs.NodejsFunction(this, id, {
+      ...props,
+      handler: props.handler ?? "handler",
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      role,
+      logGroup,
+      bundling: this.bundling(),
+      ...(this.settings.depsLockFilePath ? { depsLockFilePath: this.settings.depsLockFilePath } : {}),
+    });
+  }
+
+  /** One esbuild configuration for every function. */
+  private bundling(): nodejs.BundlingOptions {
+    return {
+      format: nodejs.OutputFormat.ESM,
+      target: "node22",
+      mainFields: ["module", "main"],
+      minify: true,
+      sourceMap: true,
+      // Some CommonJS dependencies call require(); give the ESM bundle one.
+      banner: "import { createRequire as __cairnRequire } from 'node:module'; const require = __cairnRequire(import.meta.url);",
+      ...this.settings.bundling,
+      forceDockerBundling: false,
+    };
+  }
+
+  private grantTable(fn: lambda.IFunction, actions: readonly string[], indexes: boolean): void {
+    const def = tableDefinition("cairn");
+    const indexArns = indexes
+      ? (def.GlobalSecondaryIndexes ?? []).map((index) => `${this.table.tableArn}/index/${index.IndexName}`)
+      : [];
+    iam.Grant.addToPrincipal({ grantee: fn, actions: [...actions], resourceArns: [this.table.tableArn, ...indexArns] });
+    this.grantKey(fn, actions.some(isWriteAction));
+  }
+
+  private grantQueue(fn: lambda.IFunction, actions: readonly string[]): void {
+    iam.Grant.addToPrincipal({ grantee: fn, actions: [...actions], resourceArns: [this.queue.queueArn] });
+    if (actions.includes("sqs:SendMessage")) this.grantKey(fn, true);
+  }
+
+  private grantKey(fn: lambda.IFunction, encrypt: boolean): void {
+    const key = this.settings.encryptionKey;
+    if (key) key.grant(fn, ...(encrypt ? KEY_ENCRYPT_ACTIONS : KEY_DECRYPT_ACTIONS));
+  }
+
+  private createAlarms(): CairnAlarms {
+    const s = this.settings;
+    const alarm = (
+      id: string,
+      metric: cloudwatch.Metric,
+      props: Pick<cloudwatch.CreateAlarmOptions, "threshold" | "comparisonOperator"> & { alarmDescription: string },
+    ) => {
+      const created = metric.createAlarm(this, id, {
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        ...props,
+      });
+      for (const action of s.alarmActions) {
+        created.addAlarmAction(action);
+        created.addOkAction(action);
+      }
+      return created;
+    };
+    return {
+      deadLetterQueueNotEmpty: alarm(
+        "DeadLetterQueueNotEmptyAlarm",
+        this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: "Maximum" }),
+        {
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          alarmDescription: "Cairn: messages wait on the dead-letter queue; the dead-letter handler is failing to mark their workflows",
+        },
+      ),
+      workerErrors: alarm("WorkerErrorsAlarm", this.worker.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }), {
+        threshold: s.workerErrorsAlarmThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        alarmDescription: "Cairn: worker invocations failed (crashes or timeouts; failed steps are retried, not errors)",
+      }),
+      oldestMessageAge: alarm(
+        "OldestMessageAgeAlarm",
+        this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: "Maximum" }),
+        {
+          threshold: s.oldestMessageAgeAlarmThreshold.toSeconds(),
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          alarmDescription: "Cairn: the oldest work message has waited too long; workers lag behind or a message keeps failing",
+        },
+      ),
+      workflowsDeadLettered: alarm(
+        "WorkflowsDeadLetteredAlarm",
+        this.deadLetterHandler.metricInvocations({ period: Duration.minutes(5), statistic: "Sum" }),
+        {
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          alarmDescription: "Cairn: a work message went to the dead-letter queue; its workflow is MAX_RECOVERY_ATTEMPTS_EXCEEDED until resumed",
+        },
+      ),
+    };
+  }
+
+  private createOutputs(): void {
+    const output = (name: string, value: string, description: string) => {
+      // Exact names (StartFunctionName, ...), which the CLI and scripts look up.
+      new CfnOutput(this, name, { value, description }).overrideLogicalId(`${this.settings.outputPrefix}${name}`);
+    };
+    output("TableName", this.table.tableName, "Cairn workflow table");
+    output("QueueUrl", this.queue.queueUrl, "Cairn work queue");
+    output("DeadLetterQueueUrl", this.deadLetterQueue.queueUrl, "Cairn dead-letter queue");
+    output("WorkerFunctionName", this.worker.functionName, "Cairn step worker");
+    for (const operation of OPERATIONS) {
+      output(`${pascal(operation)}FunctionName`, this.controlFunctions[operation].functionName, `Cairn control function "${operation}"`);
+    }
+  }
+}
+
+function isWriteAction(action: string): boolean {
+  return !/^dynamodb:(Get|BatchGet|Query|Scan|Describe|ConditionCheck)/.test(action);
+}
+
+function pascal(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+/** A Lambda entry shipped with Cairn: the TypeScript source in the repository, the compiled file in the package. */
+function cairnEntry(name: string): string {
+  const functionsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "functions");
+  for (const ext of [".ts", ".js"]) {
+    const file = path.join(functionsDir, `${name}${ext}`);
+    if (existsSync(file)) return file;
+  }
+  throw new Error(`CairnWorkflows: cannot find the Lambda entry functions/${name}(.ts|.js) under ${functionsDir}`);
+}

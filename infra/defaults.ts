@@ -1,0 +1,43 @@
+import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+
+/**
+ * Defaults of `CairnWorkflowsProps`, in one place so the doc tags, the
+ * construct and the tests agree.
+ */
+export const CAIRN_DEFAULTS = {
+  workerHandler: "handler",
+  workerTimeout: Duration.seconds(60),
+  workerMemorySize: 1024,
+  batchSize: 10,
+  maxConcurrency: 10,
+  /** AWS's advice for an SQS event source: the visibility timeout is at least six times the function timeout. */
+  visibilityTimeoutFactor: 6,
+  maxReceiveCount: 5,
+  retentionDays: 30,
+  /** SQS's maximum, so a dead letter can be inspected long after the fact. */
+  deadLetterRetention: Duration.days(14),
+  removalPolicy: RemovalPolicy.RETAIN,
+  controlTimeout: Duration.seconds(30),
+  controlMemorySize: 256,
+  deadLetterTimeout: Duration.seconds(30),
+  logRetention: RetentionDays.ONE_MONTH,
+  oldestMessageAgeAlarmThreshold: Duration.minutes(15),
+  workerErrorsAlarmThreshold: 1,
+} as const;
+
+/** Limits the props are validated against (AWS's own, unless noted). */
+export const CAIRN_LIMITS = {
+  /** Lambda's maximum timeout. */
+  maxFunctionTimeout: Duration.minutes(15),
+  minMemorySize: 128,
+  maxMemorySize: 10_240,
+  /** SQS event sources: above 10 a batching window is required. */
+  maxBatchSizeWithoutWindow: 10,
+  maxBatchSize: 10_000,
+  minMaxConcurrency: 2,
+  maxMaxConcurrency: 1_000,
+  /** SQS's maximum visibility timeout. */
+  maxVisibilityTimeout: Duration.hours(12),
+  maxReceiveCount: 1_000,
+} as const;

@@ -1,0 +1,115 @@
+import middy, { type MiddlewareObj } from "@middy/core";
+import type { Context } from "aws-lambda";
+import { WorkflowClient } from "../client/WorkflowClient.js";
+import { UnknownWorkflowError } from "../errors.js";
+import { logger as defaultLogger, type Logger } from "../logger.js";
+import type { WorkflowDefinition } from "../workflow.js";
+import { OPERATIONS, runOperation, toControlError, type ControlResponse, type OperationName } from "./operations.js";
+
+export interface ControlHandlerOptions {
+  /** @default WorkflowClient.fromEnv(), created on the first invocation */
+  client?: WorkflowClient;
+  logger?: Logger;
+  /**
+   * The workflows the worker runs (definitions or names). When given, `start`
+   * refuses any other name with UNKNOWN_WORKFLOW instead of creating a workflow
+   * the worker cannot run.
+   * @default - any name is accepted (the worker fails an unknown one)
+   */
+  workflows?: Iterable<WorkflowDefinition<any, any> | string>;
+  /**
+   * Time kept back before Lambda's deadline: waits (`result` and `cancel` with
+   * `timeoutMs` or `wait`) are cut short to end this long before it, so the
+   * caller gets an answer rather than a timed-out invocation.
+   * @default 1000
+   */
+  deadlineBufferMs?: number;
+}
+
+/** A control Lambda: the Invoke payload in, a `ControlResponse` envelope out; it never throws. */
+export type ControlHandler = (event: unknown, context: Context) => Promise<ControlResponse>;
+
+const DEFAULT_DEADLINE_BUFFER_MS = 1_000;
+
+/** Operations whose answer may wait, and so must end before the function's deadline. */
+const WAITING_OPERATIONS: ReadonlySet<OperationName> = new Set(["result", "cancel"]);
+
+/**
+ * Answers any error that escapes the handler (a misconfigured environment, a bug)
+ * with the same envelope as a failed operation, so callers always get `{ ok, ... }`.
+ */
+export function controlErrorEnvelope(log: Logger): MiddlewareObj<unknown, ControlResponse> {
+  return {
+    name: "cairnControlErrorEnvelope",
+    onError: (request) => {
+      log.error("control operation failed unexpectedly", { error: request.error });
+      request.response = { ok: false, error: toControlError(request.error) };
+    },
+  };
+}
+
+/**
+ * Build the handler of one control Lambda (one function per operation, so IAM
+ * can grant read-only access apart from cancel, resume and fork).
+ *
+ * @example
+ * // functions/control/status.ts
+ * export const handler = createControlHandler("status");
+ */
+export function createControlHandler(operation: OperationName, options: ControlHandlerOptions = {}): ControlHandler {
+  if (!OPERATIONS.includes(operation)) {
+    throw new TypeError(`Unknown control operation "${String(operation)}" (known: ${OPERATIONS.join(", ")})`);
+  }
+  const log = options.logger ?? defaultLogger;
+  const bufferMs = options.deadlineBufferMs ?? DEFAULT_DEADLINE_BUFFER_MS;
+  // Created lazily: a missing environment variable becomes an answer, not a failed cold start.
+  let client = options.client;
+  const known = options.workflows ? new Set([...options.workflows].map((w) => (typeof w === "string" ? w : w.name))) : undefined;
+
+  const handle = async (event: unknown, context: Context): Promise<ControlResponse> => {
+    client ??= WorkflowClient.fromEnv();
+    const unknown = operation === "start" && known ? unknownWorkflow(event, known) : undefined;
+    if (unknown) return { ok: false, error: toControlError(unknown) };
+    const payload = WAITING_OPERATIONS.has(operation) ? boundWait(event, remainingMs(context) - bufferMs) : event;
+    const response = await runOperation(client, operation, payload);
+    if (!response.ok) log.info("control operation refused", { operation, error: response.error });
+    return response;
+  };
+
+  return middy<unknown, ControlResponse>({
+    // Should a wait still overrun, answer just before Lambda would kill the invocation.
+    timeoutEarlyInMillis: Math.max(1, Math.floor(bufferMs / 2)),
+    timeoutEarlyResponse: () => ({
+      ok: false,
+      error: { code: "FUNCTION_TIMEOUT", name: "FunctionTimeoutError", message: `The ${operation} operation did not finish before the function's deadline` },
+    }),
+  })
+    .use(controlErrorEnvelope(log))
+    .handler(handle as never) as unknown as ControlHandler;
+}
+
+function unknownWorkflow(event: unknown, known: ReadonlySet<string>): UnknownWorkflowError | undefined {
+  if (event === null || typeof event !== "object" || Array.isArray(event)) return undefined;
+  const name = (event as Record<string, unknown>).workflowName;
+  // Anything but a string is left to the operation's own validation.
+  return typeof name === "string" && name.length > 0 && !known.has(name) ? new UnknownWorkflowError(name, [...known]) : undefined;
+}
+
+function remainingMs(context: Context | undefined): number {
+  return typeof context?.getRemainingTimeInMillis === "function" ? context.getRemainingTimeInMillis() : Infinity;
+}
+
+/**
+ * Cap the wait of `result` / `cancel` at the time the invocation has left. Only
+ * well-formed payloads are touched; anything else goes to validation unchanged.
+ */
+function boundWait(event: unknown, availableMs: number): unknown {
+  if (!Number.isFinite(availableMs) || event === null || typeof event !== "object" || Array.isArray(event)) return event;
+  const payload = event as Record<string, unknown>;
+  const available = Math.max(0, Math.floor(availableMs));
+  const timeoutMs = payload.timeoutMs;
+  if (typeof timeoutMs === "number" && timeoutMs > available) return { ...payload, timeoutMs: available };
+  // cancel with wait and no timeout waits for the running step's lease, which may outlast the invocation.
+  if (timeoutMs === undefined && payload.wait === true) return { ...payload, timeoutMs: available };
+  return event;
+}

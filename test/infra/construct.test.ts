@@ -1,0 +1,453 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { App, Duration, Stack } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
+import type { CfnFunction } from "aws-cdk-lib/aws-lambda";
+import * as sns from "aws-cdk-lib/aws-sns";
+import { CairnWorkflows, CAIRN_DEFAULTS, READ_OPERATIONS, type CairnWorkflowsProps } from "../../infra/index.js";
+import { ENV } from "../../src/config.js";
+import { OPERATIONS, type OperationName } from "../../src/control/operations.js";
+import { tableDefinition, TTL_ATTRIBUTE } from "../../src/store/tableSchema.js";
+
+const WORKER_ENTRY = path.resolve("functions/worker.ts");
+const WRITE_OPS: OperationName[] = ["start", "cancel", "resume", "fork"];
+const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+type Json = any;
+
+/**
+ * The default stack is synthesized once with real bundling (local esbuild, ten
+ * functions: about 1 s each, most of it `npx` starting). Variants skip bundling
+ * (`aws:cdk:bundling-stacks: []`): their templates are the same apart from asset hashes.
+ */
+interface Built {
+  stack: Stack;
+  cairn: CairnWorkflows;
+  template: Template;
+  json: Json;
+  outdir: string;
+  synthMs: number;
+}
+
+function build(props: Partial<CairnWorkflowsProps>, options: { bundle: boolean; extra?: (stack: Stack, cairn: CairnWorkflows) => void }): Built {
+  const outdir = mkdtempSync(path.join(tmpdir(), "cairn-cdk-"));
+  const app = new App({ outdir, context: options.bundle ? {} : { "aws:cdk:bundling-stacks": [] } });
+  const stack = new Stack(app, "TestStack", { env: { account: "123456789012", region: "eu-west-1" } });
+  const started = Date.now();
+  const cairn = new CairnWorkflows(stack, "Cairn", { workerEntry: WORKER_ENTRY, ...props });
+  options.extra?.(stack, cairn);
+  const template = Template.fromStack(stack);
+  return { stack, cairn, template, json: template.toJSON(), outdir, synthMs: Date.now() - started };
+}
+
+const logicalId = (stack: Stack, fn: { node: { defaultChild?: unknown } }) => stack.getLogicalId(fn.node.defaultChild as CfnFunction);
+
+/** Every statement of every AWS::IAM::Policy attached to the role of `functionId`. */
+function statementsOfFunction(json: Json, functionId: string): Json[] {
+  const roleRef = json.Resources[functionId].Properties.Role["Fn::GetAtt"][0];
+  return Object.values<Json>(json.Resources)
+    .filter((r) => r.Type === "AWS::IAM::Policy" && r.Properties.Roles.some((ref: Json) => ref.Ref === roleRef))
+    .flatMap((r) => r.Properties.PolicyDocument.Statement);
+}
+
+const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+const actionsOf = (statements: Json[]) => new Set(statements.flatMap((s) => asList<string>(s.Action)));
+
+/** Statements naming `resourceLogicalId` (directly or inside a Fn::Join). */
+function statementsOn(statements: Json[], resourceLogicalId: string): Json[] {
+  return statements.filter((s) => JSON.stringify(s.Resource).includes(`"${resourceLogicalId}"`));
+}
+
+let main: Built;
+let variant: Built;
+let key: kms.Key;
+let topic: sns.Topic;
+
+before(() => {
+  main = build(
+    {},
+    {
+      bundle: true,
+      extra: (stack, cairn) => {
+        cairn.grantRead(new iam.Role(stack, "Reader", { assumedBy: new iam.AccountRootPrincipal() }));
+        cairn.grantOperate(new iam.Role(stack, "Operator", { assumedBy: new iam.AccountRootPrincipal() }));
+      },
+    },
+  );
+  // The variant needs a key and a topic in its own stack, so it is built here rather than by build().
+  const outdir = mkdtempSync(path.join(tmpdir(), "cairn-cdk-"));
+  const app = new App({ outdir, context: { "aws:cdk:bundling-stacks": [] } });
+  const stack = new Stack(app, "VariantStack", { env: { account: "123456789012", region: "eu-west-1" } });
+  key = new kms.Key(stack, "Key", { enableKeyRotation: true });
+  topic = new sns.Topic(stack, "Alarms");
+  const started = Date.now();
+  const cairn = new CairnWorkflows(stack, "Cairn", {
+    workerEntry: WORKER_ENTRY,
+    workerTimeout: Duration.minutes(2),
+    workerMemorySize: 2048,
+    batchSize: 5,
+    maxConcurrency: 50,
+    maxReceiveCount: 8,
+    retentionDays: 7,
+    encryptionKey: key,
+    alarmActions: [new cloudwatchActions.SnsAction(topic)],
+    workerEnvironment: { PAYMENTS_URL: "https://payments.example" },
+    outputPrefix: "Orders",
+  });
+  const template = Template.fromStack(stack);
+  variant = { stack, cairn, template, json: template.toJSON(), outdir, synthMs: Date.now() - started };
+  console.log(`synth: default stack with bundling ${main.synthMs} ms, variant without bundling ${variant.synthMs} ms`);
+});
+
+after(() => {
+  for (const b of [main, variant]) if (b) rmSync(b.outdir, { recursive: true, force: true });
+});
+
+describe("CairnWorkflows", () => {
+  describe("table", () => {
+    it("declares exactly the keys, attributes and indexes of the store's tableDefinition()", () => {
+      const def = tableDefinition("x");
+      const [table] = Object.values<Json>(main.template.findResources("AWS::DynamoDB::Table"));
+      const props = table.Properties;
+      assert.deepEqual(props.KeySchema, def.KeySchema);
+      const byName = (a: { AttributeName?: string }, b: { AttributeName?: string }) => a.AttributeName!.localeCompare(b.AttributeName!);
+      assert.deepEqual([...props.AttributeDefinitions].sort(byName), [...def.AttributeDefinitions!].sort(byName));
+      const byIndex = (a: { IndexName?: string }, b: { IndexName?: string }) => a.IndexName!.localeCompare(b.IndexName!);
+      assert.deepEqual([...props.GlobalSecondaryIndexes].sort(byIndex), [...def.GlobalSecondaryIndexes!].sort(byIndex));
+      assert.equal(props.LocalSecondaryIndexes, undefined);
+    });
+
+    it("is on-demand, with point-in-time recovery, AWS-managed encryption and the TTL attribute", () => {
+      main.template.hasResourceProperties("AWS::DynamoDB::Table", {
+        BillingMode: "PAY_PER_REQUEST",
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+      });
+      assert.equal(TTL_ATTRIBUTE, "expiresAt");
+    });
+
+    it("is retained when the stack is deleted, by default", () => {
+      main.template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
+    });
+
+    it("uses the customer-managed key when one is given", () => {
+      variant.template.hasResourceProperties("AWS::DynamoDB::Table", {
+        SSESpecification: { SSEEnabled: true, SSEType: "KMS", KMSMasterKeyId: { "Fn::GetAtt": [variant.stack.getLogicalId(key.node.defaultChild as kms.CfnKey), "Arn"] } },
+      });
+    });
+  });
+
+  describe("queues", () => {
+    it("gives the work queue a visibility timeout of at least 6 × the worker timeout and a redrive to the dead-letter queue", () => {
+      const dlqId = main.stack.getLogicalId(main.cairn.deadLetterQueue.node.defaultChild as never);
+      const queue = main.json.Resources[main.stack.getLogicalId(main.cairn.queue.node.defaultChild as never)].Properties;
+      const worker = main.json.Resources[logicalId(main.stack, main.cairn.worker)].Properties;
+      assert.ok(queue.VisibilityTimeout >= 6 * worker.Timeout, `visibility ${queue.VisibilityTimeout} s vs worker timeout ${worker.Timeout} s`);
+      assert.equal(queue.VisibilityTimeout, 360);
+      assert.deepEqual(queue.RedrivePolicy, { deadLetterTargetArn: { "Fn::GetAtt": [dlqId, "Arn"] }, maxReceiveCount: CAIRN_DEFAULTS.maxReceiveCount });
+      const vQueue = variant.json.Resources[variant.stack.getLogicalId(variant.cairn.queue.node.defaultChild as never)].Properties;
+      assert.equal(vQueue.VisibilityTimeout, 720);
+      assert.equal(vQueue.RedrivePolicy.maxReceiveCount, 8);
+    });
+
+    it("encrypts both queues (SQS-managed SSE by default, the given key otherwise)", () => {
+      const queues = Object.values<Json>(main.template.findResources("AWS::SQS::Queue"));
+      assert.equal(queues.length, 2);
+      for (const q of queues) assert.equal(q.Properties.SqsManagedSseEnabled, true);
+      for (const q of Object.values<Json>(variant.template.findResources("AWS::SQS::Queue"))) {
+        assert.ok(q.Properties.KmsMasterKeyId, "queue encrypted with the customer key");
+      }
+    });
+
+    it("refuses requests without TLS on both queues", () => {
+      const policies = Object.values<Json>(main.template.findResources("AWS::SQS::QueuePolicy"));
+      assert.equal(policies.length, 2);
+      for (const p of policies) {
+        assert.ok(
+          p.Properties.PolicyDocument.Statement.some(
+            (s: Json) => s.Effect === "Deny" && s.Condition?.Bool?.["aws:SecureTransport"] === "false",
+          ),
+        );
+      }
+    });
+
+    it("keeps dead letters for 14 days", () => {
+      const dlq = main.json.Resources[main.stack.getLogicalId(main.cairn.deadLetterQueue.node.defaultChild as never)].Properties;
+      assert.equal(dlq.MessageRetentionPeriod, 14 * 86_400);
+    });
+  });
+
+  describe("functions", () => {
+    it("builds ten functions on nodejs22.x / arm64, each with its own log group and role", () => {
+      const fns = Object.values<Json>(main.template.findResources("AWS::Lambda::Function"));
+      assert.equal(fns.length, 10);
+      for (const fn of fns) {
+        assert.equal(fn.Properties.Runtime, "nodejs22.x");
+        assert.deepEqual(fn.Properties.Architectures, ["arm64"]);
+        assert.ok(fn.Properties.LoggingConfig.LogGroup.Ref, "own log group");
+        assert.equal(fn.Properties.Environment.Variables[ENV.tableName].Ref, main.stack.getLogicalId(main.cairn.table.node.defaultChild as never));
+      }
+      main.template.resourceCountIs("AWS::Logs::LogGroup", 10);
+      main.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 30 });
+      for (const role of Object.values<Json>(main.template.findResources("AWS::IAM::Role"))) {
+        assert.equal(role.Properties.ManagedPolicyArns, undefined, "no managed policies");
+      }
+    });
+
+    it("bundles every function with the local esbuild into one ESM file", () => {
+      const assets = JSON.parse(readFileSync(path.join(main.outdir, "TestStack.assets.json"), "utf8"));
+      const dirs = Object.values<Json>(assets.files).map((f) => f.source.path).filter((p: string) => p.startsWith("asset."));
+      assert.equal(dirs.length, 10);
+      for (const dir of dirs) assert.ok(existsSync(path.join(main.outdir, dir, "index.mjs")), `${dir}/index.mjs`);
+      const workerKey: string = main.json.Resources[logicalId(main.stack, main.cairn.worker)].Properties.Code.S3Key;
+      const worker = readFileSync(path.join(main.outdir, `asset.${workerKey.replace(/\.zip$/, "")}`, "index.mjs"), "utf8");
+      assert.match(worker, /reserve/, "the worker bundle holds the example workflows");
+    });
+
+    it("gives the worker its settings and Cairn's environment variables", () => {
+      main.template.hasResourceProperties("AWS::Lambda::Function", {
+        Description: Match.stringLikeRegexp("step worker"),
+        Timeout: 60,
+        MemorySize: CAIRN_DEFAULTS.workerMemorySize,
+        Environment: {
+          Variables: Match.objectLike({
+            [ENV.tableName]: Match.anyValue(),
+            [ENV.queueUrl]: Match.anyValue(),
+            [ENV.deadLetterQueueUrl]: Match.anyValue(),
+            [ENV.visibilityTimeoutSeconds]: "360",
+            [ENV.retentionDays]: "30",
+          }),
+        },
+      });
+      variant.template.hasResourceProperties("AWS::Lambda::Function", {
+        Description: Match.stringLikeRegexp("step worker"),
+        Timeout: 120,
+        MemorySize: 2048,
+        Environment: { Variables: Match.objectLike({ PAYMENTS_URL: "https://payments.example", [ENV.visibilityTimeoutSeconds]: "720", [ENV.retentionDays]: "7" }) },
+      });
+    });
+
+    it("feeds the worker from the work queue with partial batch responses, batch size and max concurrency", () => {
+      const queueId = main.stack.getLogicalId(main.cairn.queue.node.defaultChild as never);
+      main.template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+        EventSourceArn: { "Fn::GetAtt": [queueId, "Arn"] },
+        FunctionName: { Ref: logicalId(main.stack, main.cairn.worker) },
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        BatchSize: 10,
+        ScalingConfig: { MaximumConcurrency: 10 },
+      });
+      variant.template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+        FunctionName: { Ref: logicalId(variant.stack, variant.cairn.worker) },
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        BatchSize: 5,
+        ScalingConfig: { MaximumConcurrency: 50 },
+      });
+    });
+
+    it("feeds the dead-letter handler from the dead-letter queue", () => {
+      const dlqId = main.stack.getLogicalId(main.cairn.deadLetterQueue.node.defaultChild as never);
+      main.template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+        EventSourceArn: { "Fn::GetAtt": [dlqId, "Arn"] },
+        FunctionName: { Ref: logicalId(main.stack, main.cairn.deadLetterHandler) },
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+      });
+      main.template.resourceCountIs("AWS::Lambda::EventSourceMapping", 2);
+    });
+
+    it("builds one control function per operation", () => {
+      assert.deepEqual(Object.keys(main.cairn.controlFunctions).sort(), [...OPERATIONS].sort());
+      for (const op of OPERATIONS) {
+        const fn = main.json.Resources[logicalId(main.stack, main.cairn.controlFunctions[op])].Properties;
+        assert.equal(fn.Description, `Cairn control operation "${op}"`);
+        assert.equal(fn.Handler, "index.handler");
+        assert.equal(fn.Timeout, 30);
+      }
+    });
+  });
+
+  describe("IAM", () => {
+    it("has no wildcard action and no wildcard resource in any policy", () => {
+      for (const b of [main, variant]) {
+        const policies = Object.entries<Json>(b.template.findResources("AWS::IAM::Policy"));
+        assert.ok(policies.length >= 10);
+        for (const [id, policy] of policies) {
+          for (const s of policy.Properties.PolicyDocument.Statement) {
+            for (const action of asList<string>(s.Action)) assert.ok(!action.includes("*"), `${id}: action ${action}`);
+            for (const resource of asList<Json>(s.Resource)) {
+              assert.ok(!JSON.stringify(resource).includes("*"), `${id}: resource ${JSON.stringify(resource)}`);
+            }
+            assert.equal(s.NotAction, undefined);
+            assert.equal(s.NotResource, undefined);
+          }
+        }
+      }
+    });
+
+    it("lets the read-only control functions only read the table", () => {
+      const tableId = main.stack.getLogicalId(main.cairn.table.node.defaultChild as never);
+      assert.deepEqual([...READ_OPERATIONS].sort(), ["list", "result", "status", "steps"]);
+      for (const op of READ_OPERATIONS) {
+        const statements = statementsOfFunction(main.json, logicalId(main.stack, main.cairn.controlFunctions[op]));
+        const actions = actionsOf(statements.filter((s) => !asList<string>(s.Action)[0]!.startsWith("logs:")));
+        assert.deepEqual([...actions].sort(), ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"], op);
+        assert.ok(statementsOn(statements, tableId).length > 0, `${op} reads the table`);
+      }
+      // Only list queries the indexes, each named by its ARN.
+      const list = statementsOfFunction(main.json, logicalId(main.stack, main.cairn.controlFunctions.list));
+      const listText = JSON.stringify(list);
+      for (const index of tableDefinition("x").GlobalSecondaryIndexes!) assert.ok(listText.includes(`/index/${index.IndexName}"`), index.IndexName);
+      const status = JSON.stringify(statementsOfFunction(main.json, logicalId(main.stack, main.cairn.controlFunctions.status)));
+      assert.ok(!status.includes("/index/"));
+    });
+
+    it("lets start, resume and fork write the table and send to the work queue; cancel only writes", () => {
+      const queueId = main.stack.getLogicalId(main.cairn.queue.node.defaultChild as never);
+      for (const op of WRITE_OPS) {
+        const statements = statementsOfFunction(main.json, logicalId(main.stack, main.cairn.controlFunctions[op]));
+        const actions = actionsOf(statements);
+        for (const a of ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]) assert.ok(actions.has(a), `${op}: ${a}`);
+        const sqsActions = [...actions].filter((a) => a.startsWith("sqs:"));
+        if (op === "cancel") assert.deepEqual(sqsActions, [], "cancel sends nothing");
+        else {
+          assert.deepEqual(sqsActions, ["sqs:SendMessage"], op);
+          assert.deepEqual(statementsOn(statements, queueId).flatMap((s) => asList(s.Action)), ["sqs:SendMessage"]);
+        }
+      }
+    });
+
+    it("lets the worker read and write the table (deleting nothing), send and consume work; the dead-letter handler only updates", () => {
+      const worker = actionsOf(statementsOfFunction(main.json, logicalId(main.stack, main.cairn.worker)));
+      for (const a of ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "sqs:SendMessage", "sqs:ChangeMessageVisibility", "sqs:ReceiveMessage", "sqs:DeleteMessage"]) {
+        assert.ok(worker.has(a), a);
+      }
+      assert.ok(!worker.has("dynamodb:DeleteItem"));
+      const dlq = actionsOf(statementsOfFunction(main.json, logicalId(main.stack, main.cairn.deadLetterHandler)));
+      assert.deepEqual([...dlq].filter((a) => a.startsWith("dynamodb:")), ["dynamodb:UpdateItem"]);
+      assert.ok(!dlq.has("sqs:SendMessage"));
+    });
+
+    it("grants use of the customer-managed key with named KMS actions on the key's ARN", () => {
+      const keyId = variant.stack.getLogicalId(key.node.defaultChild as kms.CfnKey);
+      const statusKms = statementsOn(statementsOfFunction(variant.json, logicalId(variant.stack, variant.cairn.controlFunctions.status)), keyId);
+      assert.deepEqual([...actionsOf(statusKms)].sort(), ["kms:Decrypt", "kms:DescribeKey"]);
+      const startKms = statementsOn(statementsOfFunction(variant.json, logicalId(variant.stack, variant.cairn.controlFunctions.start)), keyId);
+      assert.deepEqual([...actionsOf(startKms)].sort(), ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]);
+    });
+
+    it("grantRead lets a principal invoke only the read-only functions; grantOperate all eight", () => {
+      const statementsOfRole = (name: string) => {
+        const roleId = Object.keys(main.template.findResources("AWS::IAM::Role")).find((id) => id.startsWith(name))!;
+        return Object.values<Json>(main.json.Resources)
+          .filter((r) => r.Type === "AWS::IAM::Policy" && r.Properties.Roles.some((ref: Json) => ref.Ref === roleId))
+          .flatMap((r) => r.Properties.PolicyDocument.Statement);
+      };
+      const invoked = (statements: Json[]) =>
+        statements
+          .flatMap((s) => {
+            assert.deepEqual(asList(s.Action), ["lambda:InvokeFunction"]);
+            return asList<Json>(s.Resource).map((r) => r["Fn::GetAtt"][0]);
+          })
+          .sort();
+      const ids = (ops: readonly OperationName[]) => ops.map((op) => logicalId(main.stack, main.cairn.controlFunctions[op])).sort();
+      assert.deepEqual(invoked(statementsOfRole("Reader")), ids(READ_OPERATIONS));
+      assert.deepEqual(invoked(statementsOfRole("Operator")), ids(OPERATIONS));
+    });
+  });
+
+  describe("alarms", () => {
+    it("alarms when the dead-letter queue is not empty, on worker errors and on the oldest message's age", () => {
+      const dlqName = { "Fn::GetAtt": [main.stack.getLogicalId(main.cairn.deadLetterQueue.node.defaultChild as never), "QueueName"] };
+      main.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Dimensions: [{ Name: "QueueName", Value: dlqName }],
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+      });
+      main.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "AWS/Lambda",
+        MetricName: "Errors",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: logicalId(main.stack, main.cairn.worker) } }],
+        Threshold: 1,
+      });
+      main.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateAgeOfOldestMessage",
+        Threshold: 900,
+      });
+      main.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        MetricName: "Invocations",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: logicalId(main.stack, main.cairn.deadLetterHandler) } }],
+      });
+      main.template.resourceCountIs("AWS::CloudWatch::Alarm", 4);
+    });
+
+    it("sends every alarm to the given actions", () => {
+      const topicRef = { Ref: variant.stack.getLogicalId(topic.node.defaultChild as sns.CfnTopic) };
+      for (const alarm of Object.values<Json>(variant.template.findResources("AWS::CloudWatch::Alarm"))) {
+        assert.deepEqual(alarm.Properties.AlarmActions, [topicRef]);
+        assert.deepEqual(alarm.Properties.OKActions, [topicRef]);
+      }
+    });
+  });
+
+  describe("outputs", () => {
+    it("names the table, queues, worker and each control function", () => {
+      const expected = ["TableName", "QueueUrl", "DeadLetterQueueUrl", "WorkerFunctionName", ...OPERATIONS.map((op) => `${pascal(op)}FunctionName`)];
+      assert.deepEqual(Object.keys(main.json.Outputs).sort(), [...expected].sort());
+      assert.deepEqual(main.json.Outputs.StartFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.start) });
+      assert.deepEqual(Object.keys(variant.json.Outputs).sort(), expected.map((n) => `Orders${n}`).sort());
+    });
+  });
+
+  describe("props validation", () => {
+    const attempt = (props: Partial<CairnWorkflowsProps>) => () => {
+      const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+      new CairnWorkflows(new Stack(app, "S"), "Cairn", { workerEntry: WORKER_ENTRY, ...props } as CairnWorkflowsProps);
+    };
+
+    it("requires workerEntry, and a file that exists", () => {
+      assert.throws(attempt({ workerEntry: undefined as never }), /workerEntry is required/);
+      assert.throws(attempt({ workerEntry: "functions/nope.ts" }), /workerEntry "functions\/nope.ts" does not exist/);
+    });
+
+    it("refuses a visibility timeout under 6 × the worker timeout", () => {
+      assert.throws(
+        attempt({ workerTimeout: Duration.minutes(1), visibilityTimeout: Duration.minutes(5) }),
+        /visibilityTimeout \(300 s\) must be at least 6 × workerTimeout \(360 s\)/,
+      );
+    });
+
+    it("refuses out-of-range numbers and durations", () => {
+      const cases: [Partial<CairnWorkflowsProps>, RegExp][] = [
+        [{ workerTimeout: Duration.minutes(16) }, /workerTimeout must be between 1 s and 900 s/],
+        [{ workerMemorySize: 64 }, /workerMemorySize must be an integer between 128 and 10240/],
+        [{ batchSize: 0 }, /batchSize must be an integer between 1 and 10000/],
+        [{ batchSize: 50 }, /batchSize 50 needs maxBatchingWindow/],
+        [{ maxConcurrency: 1 }, /maxConcurrency must be an integer between 2 and 1000/],
+        [{ maxReceiveCount: 0 }, /maxReceiveCount must be an integer between 1 and 1000/],
+        [{ retentionDays: 1.5 }, /retentionDays must be an integer/],
+        [{ workerTimeout: 60 as never }, /workerTimeout must be a Duration/],
+        [{ workerEnvironment: { CAIRN_TABLE_NAME: "x" } }, /workerEnvironment may not set CAIRN_TABLE_NAME/],
+        [{ outputPrefix: "my-prefix" }, /outputPrefix must be letters and digits only/],
+        [{ bundling: { forceDockerBundling: true } }, /forceDockerBundling is not supported/],
+      ];
+      for (const [props, message] of cases) assert.throws(attempt(props), message, JSON.stringify(props));
+    });
+
+    it("reports every problem at once", () => {
+      assert.throws(attempt({ batchSize: 0, maxConcurrency: 0 }), (err: Error) => /batchSize/.test(err.message) && /maxConcurrency/.test(err.message));
+    });
+
+    it("accepts a batch above 10 with a batching window", () => {
+      assert.doesNotThrow(attempt({ batchSize: 100, maxBatchingWindow: Duration.seconds(5) }));
+    });
+  });
+});

@@ -1,0 +1,310 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { Context } from "aws-lambda";
+import { createControlHandler, createLogger, defineWorkflow, WorkflowStatus, type ControlHandler } from "../../src/index.js";
+import { OPERATIONS, type ControlResponse, type OperationName } from "../../src/control/operations.js";
+import type { LocalRuntime } from "../../src/local/index.js";
+import { greetWorkflow, orderWorkflow, type OrderInput } from "../../functions/workflows.js";
+import { StepProbe, startTestRuntime, waitFor } from "../helpers/runtime.js";
+
+// ---------------------------------------------------------------------------
+// Workflows under test: the example ones, plus two whose steps the test steers
+// ---------------------------------------------------------------------------
+
+const probe = new StepProbe();
+
+/** Two steps; tests hold the first one open to cancel while it runs. */
+const gated = defineWorkflow("ctl.gated", async (ctx, input: { n: number }) => {
+  const a = await ctx.step("first", async () => {
+    await probe.ran(ctx.workflowId, "first");
+    return input.n + 1;
+  });
+  return ctx.step("second", async () => {
+    await probe.ran(ctx.workflowId, "second");
+    return a * 10;
+  });
+});
+
+/** Fails its step until `healed` is set: ERROR first, SUCCESS after a resume. */
+const healed = new Set<string>();
+const failsUntilHealed = defineWorkflow("ctl.fails-until-healed", async (ctx) =>
+  ctx.step("fragile", () => {
+    if (!healed.has(ctx.workflowId)) throw new Error("not healed yet");
+    return "healed";
+  }),
+);
+
+const workflows = [orderWorkflow, greetWorkflow, gated, failsUntilHealed];
+
+// ---------------------------------------------------------------------------
+// Invoking the handlers as Lambda does: a JSON payload and a Context
+// ---------------------------------------------------------------------------
+
+function lambdaContext(operation: string, remainingMs = 30_000): Context {
+  const deadline = Date.now() + remainingMs;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: `cairn-${operation}`,
+    functionVersion: "$LATEST",
+    invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:cairn-${operation}`,
+    memoryLimitInMB: "256",
+    awsRequestId: `req-${Math.random().toString(36).slice(2)}`,
+    logGroupName: `/aws/lambda/cairn-${operation}`,
+    logStreamName: "2026/01/01/[$LATEST]test",
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+let rt: LocalRuntime;
+let handlers: Record<OperationName, ControlHandler>;
+
+/** Invoke like Lambda: the payload goes through JSON, and so does the answer. */
+async function invoke(op: OperationName, payload: unknown, remainingMs?: number): Promise<ControlResponse<any>> {
+  const event = payload === undefined ? undefined : JSON.parse(JSON.stringify(payload));
+  const response = await handlers[op](event, lambdaContext(op, remainingMs));
+  return JSON.parse(JSON.stringify(response));
+}
+
+async function ok(op: OperationName, payload: unknown): Promise<any> {
+  const response = await invoke(op, payload);
+  assert.ok(response.ok, `${op} ${JSON.stringify(payload)} failed: ${JSON.stringify(response)}`);
+  return response.result;
+}
+
+async function refused(op: OperationName, payload: unknown, code: string): Promise<{ code: string; name: string; message: string }> {
+  const response = await invoke(op, payload);
+  assert.equal(response.ok, false, `${op} ${JSON.stringify(payload)} should be refused`);
+  if (response.ok) throw new Error("unreachable");
+  assert.equal(response.error.code, code, response.error.message);
+  assert.equal(typeof response.error.name, "string");
+  assert.ok(response.error.message.length > 0);
+  return response.error;
+}
+
+/** Every workflow with its status, to show that a refused call changed nothing. */
+async function snapshot(): Promise<Record<string, string>> {
+  const all: Record<string, string> = {};
+  for await (const wf of rt.client.iterateWorkflows()) all[wf.workflowId] = wf.status;
+  return all;
+}
+
+const quiet = createLogger("SILENT");
+const order: OrderInput = { orderId: "o-1", items: [{ sku: "tea", quantity: 2, unitPrice: 4 }], holdMs: 0 };
+
+before(async () => {
+  rt = await startTestRuntime(workflows);
+  handlers = Object.fromEntries(OPERATIONS.map((op) => [op, createControlHandler(op, { client: rt.client, workflows, logger: quiet })])) as Record<
+    OperationName,
+    ControlHandler
+  >;
+});
+
+after(async () => {
+  await rt?.stop();
+});
+
+describe("control functions", () => {
+  describe("with good input", () => {
+    it("start → status → result → steps → list runs a workflow end to end", async () => {
+      // Prepare / Act
+      const started = await ok("start", { workflowName: "order", workflowId: "ctl-order-1", input: order });
+      assert.deepEqual(started, { workflowId: "ctl-order-1" });
+      const status = await ok("status", { workflowId: "ctl-order-1" });
+      assert.equal(status.workflowId, "ctl-order-1");
+      assert.equal(status.name, "order");
+      const result = await ok("result", { workflowId: "ctl-order-1", timeoutMs: 20_000 });
+
+      // Assess
+      assert.equal(result.status, WorkflowStatus.SUCCESS);
+      assert.deepEqual(result.output, { orderId: "o-1", reservationId: "res-o-1", chargeId: "ch-res-o-1", amount: 8, trackingNumber: "trk-o-1" });
+      assert.equal((await ok("status", { workflowId: "ctl-order-1" })).status, WorkflowStatus.SUCCESS);
+      const { steps } = await ok("steps", { workflowId: "ctl-order-1" });
+      assert.deepEqual(
+        steps.map((s: { functionId: number; name: string; status: string }) => [s.functionId, s.name, s.status]),
+        [
+          [1, "reserve", "SUCCESS"],
+          [2, "sleep", "SUCCESS"],
+          [3, "charge", "SUCCESS"],
+          [4, "ship", "SUCCESS"],
+        ],
+      );
+      const listed = await ok("list", { name: "order" });
+      assert.ok(listed.workflows.some((w: { workflowId: string; status: string }) => w.workflowId === "ctl-order-1" && w.status === "SUCCESS"));
+      const bySuccess = await ok("list", { status: "SUCCESS", limit: 100 });
+      assert.ok(bySuccess.workflows.some((w: { workflowId: string }) => w.workflowId === "ctl-order-1"));
+    });
+
+    it("cancel lets the running step finish and runs nothing after it; resume then finishes the workflow", async () => {
+      // Prepare: hold the first step while it runs
+      const gate = probe.hold("ctl-cancel-1", "first");
+      await ok("start", { workflowName: "ctl.gated", workflowId: "ctl-cancel-1", input: { n: 4 } });
+      await gate.reached;
+
+      // Act
+      const cancelled = await ok("cancel", { workflowId: "ctl-cancel-1" });
+      gate.open();
+
+      // Assess
+      assert.equal(cancelled.status, WorkflowStatus.CANCELLED);
+      await waitFor("first step recorded", async () => (await rt.client.listWorkflowSteps("ctl-cancel-1")).some((s) => s.name === "first" && s.status === "SUCCESS"));
+      const result = await invoke("result", { workflowId: "ctl-cancel-1" });
+      assert.equal(result.ok, false);
+      if (!result.ok) assert.equal(result.error.code, "WORKFLOW_CANCELLED");
+      assert.equal(probe.count("ctl-cancel-1", "second"), 0);
+      assert.equal((await ok("status", { workflowId: "ctl-cancel-1" })).status, WorkflowStatus.CANCELLED);
+
+      // Act: resume
+      assert.deepEqual(await ok("resume", { workflowId: "ctl-cancel-1" }), { workflowId: "ctl-cancel-1" });
+      const resumed = await ok("result", { workflowId: "ctl-cancel-1", timeoutMs: 20_000 });
+      assert.equal(resumed.output, 50);
+      assert.equal(probe.count("ctl-cancel-1", "first"), 1, "the recorded step did not run again");
+      assert.equal(probe.count("ctl-cancel-1", "second"), 1);
+    });
+
+    it("cancel with wait answers once no step is running", async () => {
+      const gate = probe.hold("ctl-cancel-2", "first");
+      await ok("start", { workflowName: "ctl.gated", workflowId: "ctl-cancel-2", input: { n: 1 } });
+      await gate.reached;
+      const pending = invoke("cancel", { workflowId: "ctl-cancel-2", wait: true });
+      setTimeout(() => gate.open(), 200);
+      const answer = await pending;
+      assert.ok(answer.ok, JSON.stringify(answer));
+      assert.equal(answer.result.status, WorkflowStatus.CANCELLED);
+      assert.equal(answer.result.running, undefined);
+    });
+
+    it("resume re-runs the failed step of an ERROR workflow", async () => {
+      await ok("start", { workflowName: "ctl.fails-until-healed", workflowId: "ctl-error-1", input: null });
+      const failed = await invoke("result", { workflowId: "ctl-error-1", timeoutMs: 20_000 });
+      assert.equal(failed.ok, false);
+      if (!failed.ok) assert.equal(failed.error.code, "WORKFLOW_FAILED");
+      assert.equal((await ok("status", { workflowId: "ctl-error-1" })).status, WorkflowStatus.ERROR);
+
+      healed.add("ctl-error-1");
+      await ok("resume", { workflowId: "ctl-error-1" });
+      assert.equal((await ok("result", { workflowId: "ctl-error-1", timeoutMs: 20_000 })).output, "healed");
+    });
+
+    it("fork starts a new workflow that reuses the steps before startStep and leaves the original untouched", async () => {
+      await ok("start", { workflowName: "order", workflowId: "ctl-fork-src", input: { ...order, orderId: "o-2" } });
+      await ok("result", { workflowId: "ctl-fork-src", timeoutMs: 20_000 });
+      const originalSteps = (await ok("steps", { workflowId: "ctl-fork-src" })).steps;
+
+      const forked = await ok("fork", { workflowId: "ctl-fork-src", startStep: 3, newWorkflowId: "ctl-fork-new" });
+      assert.deepEqual(forked, { workflowId: "ctl-fork-new", forkedFrom: { workflowId: "ctl-fork-src", startStep: 3 } });
+      const result = await ok("result", { workflowId: "ctl-fork-new", timeoutMs: 20_000 });
+      assert.equal(result.output.orderId, "o-2");
+
+      const forkSteps = (await ok("steps", { workflowId: "ctl-fork-new" })).steps;
+      assert.deepEqual(
+        forkSteps.map((s: { functionId: number; copiedFrom?: string }) => [s.functionId, s.copiedFrom ?? null]),
+        [
+          [1, "ctl-fork-src"],
+          [2, "ctl-fork-src"],
+          [3, null],
+          [4, null],
+        ],
+      );
+      const status = await ok("status", { workflowId: "ctl-fork-new" });
+      assert.deepEqual(status.forkedFrom, { workflowId: "ctl-fork-src", startStep: 3 });
+      assert.deepEqual((await ok("steps", { workflowId: "ctl-fork-src" })).steps, originalSteps);
+    });
+
+    it("bounds a wait by the time the invocation has left and answers before the deadline", async () => {
+      const gate = probe.hold("ctl-deadline-1", "first");
+      await ok("start", { workflowName: "ctl.gated", workflowId: "ctl-deadline-1", input: { n: 0 } });
+      await gate.reached;
+      const started = Date.now();
+      const answer = await invoke("result", { workflowId: "ctl-deadline-1", timeoutMs: 60_000 }, 1_600);
+      assert.ok(Date.now() - started < 1_600, `answered after ${Date.now() - started} ms`);
+      assert.equal(answer.ok, false);
+      if (!answer.ok) assert.equal(answer.error.code, "RESULT_TIMEOUT");
+      gate.open();
+      await ok("result", { workflowId: "ctl-deadline-1", timeoutMs: 20_000 });
+    });
+  });
+
+  describe("with bad input", () => {
+    it("refuses each bad request with a coded error and changes nothing", async () => {
+      // Prepare: a finished workflow to misuse
+      await ok("start", { workflowName: "greet", workflowId: "ctl-done-1", input: { name: "Ada" } });
+      await ok("result", { workflowId: "ctl-done-1", timeoutMs: 20_000 });
+      await waitFor("no workflow in flight", async () => Object.values(await snapshot()).every((s) => s !== "ENQUEUED" && s !== "PENDING"));
+      const before = await snapshot();
+
+      // Act / Assess
+      const cases: [OperationName, unknown, string][] = [
+        ["start", {}, "VALIDATION_ERROR"],
+        ["start", { workflowName: 42 }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "no-such-workflow", workflowId: "ctl-bad-1" }, "UNKNOWN_WORKFLOW"],
+        ["start", { workflowName: "greet", workflowId: "bad id with spaces" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-done-1", input: { name: "Ada" }, applicationVersion: 7 }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "order", workflowId: "ctl-done-1" }, "WORKFLOW_CONFLICT"],
+        ["status", {}, "VALIDATION_ERROR"],
+        ["status", { workflowId: 123 }, "VALIDATION_ERROR"],
+        ["status", { workflowId: "ctl-missing" }, "WORKFLOW_NOT_FOUND"],
+        ["result", { workflowId: "ctl-done-1", timeoutMs: "soon" }, "VALIDATION_ERROR"],
+        ["result", { workflowId: "ctl-done-1", timeoutMs: -1 }, "VALIDATION_ERROR"],
+        ["steps", { workflowId: ["ctl-done-1"] }, "VALIDATION_ERROR"],
+        ["steps", { workflowId: "ctl-missing" }, "WORKFLOW_NOT_FOUND"],
+        ["list", { status: "BOGUS" }, "VALIDATION_ERROR"],
+        ["list", { limit: "ten" }, "VALIDATION_ERROR"],
+        ["cancel", {}, "VALIDATION_ERROR"],
+        ["cancel", { workflowId: "ctl-done-1", wait: "yes" }, "VALIDATION_ERROR"],
+        ["cancel", { workflowId: "ctl-missing" }, "WORKFLOW_NOT_FOUND"],
+        ["resume", { workflowId: "ctl-done-1" }, "INVALID_WORKFLOW_STATE"],
+        ["resume", { workflowId: "ctl-missing" }, "WORKFLOW_NOT_FOUND"],
+        ["fork", { workflowId: "ctl-done-1" }, "VALIDATION_ERROR"],
+        ["fork", { workflowId: "ctl-done-1", startStep: "1" }, "VALIDATION_ERROR"],
+        ["fork", { workflowId: "ctl-done-1", startStep: 99, newWorkflowId: "ctl-bad-fork" }, "STEP_OUT_OF_RANGE"],
+        ["fork", { workflowId: "ctl-done-1", startStep: 0, newWorkflowId: "ctl-bad-fork" }, "STEP_OUT_OF_RANGE"],
+        ["fork", { workflowId: "ctl-done-1", startStep: 1.5, newWorkflowId: "ctl-bad-fork" }, "VALIDATION_ERROR"],
+        ["fork", { workflowId: "ctl-done-1", startStep: 1, newWorkflowId: "ctl-done-1" }, "WORKFLOW_CONFLICT"],
+      ];
+      for (const [op, payload, code] of cases) await refused(op, payload, code);
+
+      const resumeError = await refused("resume", { workflowId: "ctl-done-1" }, "INVALID_WORKFLOW_STATE");
+      assert.match(resumeError.message, /SUCCESS/);
+      const forkError = await refused("fork", { workflowId: "ctl-done-1", startStep: 99 }, "STEP_OUT_OF_RANGE");
+      assert.match(forkError.message, /between 1 and 2/);
+
+      assert.deepEqual(await snapshot(), before, "no workflow was created or changed");
+      assert.equal((await ok("steps", { workflowId: "ctl-done-1" })).steps.length, 1);
+    });
+
+    it("refuses a payload that is not a JSON object, for every operation", async () => {
+      const before = await snapshot();
+      for (const op of OPERATIONS) {
+        for (const payload of [null, "ctl-done-1", 42, true, ["ctl-done-1"]]) {
+          const error = await refused(op, payload, "VALIDATION_ERROR");
+          assert.match(error.message, /needs a JSON object/);
+        }
+        // An Invoke without a payload arrives as an empty object.
+        if (op !== "list") await refused(op, undefined, "VALIDATION_ERROR");
+      }
+      assert.deepEqual(await snapshot(), before);
+    });
+
+    it("answers with an error, never a throw, when the function's environment is missing", async () => {
+      const saved = { table: process.env.CAIRN_TABLE_NAME, queue: process.env.CAIRN_QUEUE_URL };
+      delete process.env.CAIRN_TABLE_NAME;
+      delete process.env.CAIRN_QUEUE_URL;
+      try {
+        const handler = createControlHandler("status", { logger: quiet });
+        const answer = await handler({ workflowId: "ctl-done-1" }, lambdaContext("status"));
+        assert.equal(answer.ok, false);
+        if (!answer.ok) {
+          assert.equal(answer.error.code, "VALIDATION_ERROR");
+          assert.match(answer.error.message, /CAIRN_TABLE_NAME/);
+        }
+      } finally {
+        if (saved.table !== undefined) process.env.CAIRN_TABLE_NAME = saved.table;
+        if (saved.queue !== undefined) process.env.CAIRN_QUEUE_URL = saved.queue;
+      }
+    });
+  });
+});
