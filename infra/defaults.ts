@@ -8,7 +8,7 @@ import { RetentionDays } from "aws-cdk-lib/aws-logs";
 export const CAIRN_DEFAULTS = {
   workerHandler: "handler",
   workerTimeout: Duration.seconds(60),
-  workerMemorySize: 1024,
+  workerMemorySize: 512,
   batchSize: 10,
   maxConcurrency: 10,
   /** AWS's advice for an SQS event source: the visibility timeout is at least six times the function timeout. */

@@ -26,7 +26,9 @@ export interface CairnWorkflowsProps {
    */
   readonly workerTimeout?: Duration;
   /**
-   * @default 1024
+   * The worker's memory (and with it its CPU share). Steps that only call
+   * services need little; raise it for CPU-heavy step bodies.
+   * @default 512
    */
   readonly workerMemorySize?: number;
   /**

@@ -1,3 +1,5 @@
+import { CAIRN_DEFAULTS } from "../../infra/defaults.js";
+
 /**
  * Public AWS list prices used by the cost model: us-east-1, on-demand, without
  * free tiers. Recorded on PRICES_DATE from AWS's pricing pages (DynamoDB
@@ -24,7 +26,7 @@ export const PRICES = {
 } as const;
 
 /** The worker's memory in the CDK construct's default configuration (GB-seconds are billed on it). */
-export const WORKER_MEMORY_MB = 512;
+export const WORKER_MEMORY_MB: number = CAIRN_DEFAULTS.workerMemorySize;
 
 /**
  * Public latency figures for the modelled per-step latency on AWS. AWS publishes
