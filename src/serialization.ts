@@ -114,11 +114,12 @@ function decode(value: Encoded): unknown {
 }
 
 function toError(fields: { [key: string]: Encoded }): Error {
-  const err = new Error(String(fields.message ?? ""));
-  err.name = String(fields.name ?? "Error");
+  // `cause` through the constructor, so it is a non-enumerable own property as on the original.
+  const err = new Error(String(fields.message ?? ""), fields.cause !== undefined ? { cause: decode(fields.cause) } : undefined);
+  const name = String(fields.name ?? "Error");
+  if (name !== err.name) err.name = name;
   if (typeof fields.stack === "string") err.stack = fields.stack;
   if (fields.code !== undefined) (err as Error & { code?: unknown }).code = decode(fields.code);
-  if (fields.cause !== undefined) err.cause = decode(fields.cause);
   return err;
 }
 

@@ -54,8 +54,9 @@ export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number)
     cancelRequested: record.cancelRequested,
     ...(recordedSteps !== undefined ? { recordedSteps } : {}),
     ...(record.recoveryReason !== undefined ? { recoveryReason: record.recoveryReason } : {}),
-    // A claim on a step that is already recorded is a leftover, not a running step.
-    ...(record.running && (recordedSteps === undefined || record.running.step > recordedSteps)
+    // A claim on a step that is already recorded is a leftover, not a running step;
+    // without the step count (listings) it cannot be told apart, so it is left out.
+    ...(record.running && recordedSteps !== undefined && record.running.step > recordedSteps
       ? {
           runningStep: {
             functionId: record.running.step,

@@ -79,8 +79,8 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
     const disarmStall = (): void => clearTimeout(stallTimer);
     const armStall = (): void => {
       disarmStall();
+      // Not unref'd: when nothing else keeps the event loop alive, this timer is what ends a stalled invocation.
       stallTimer = setTimeout(onStall, args.stallTimeoutMs);
-      stallTimer.unref();
     };
     const finish = (result: InvocationResult): void => {
       if (done) return;
