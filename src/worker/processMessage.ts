@@ -94,7 +94,14 @@ async function advance(
     return "deferred";
   }
   const claim = liveClaim(wf, state.steps, t);
-  if (claim && claim.token !== delivery.messageId) {
+  if (claim && claim.token === delivery.messageId) {
+    // Never our own claim (this call does not read back a claim it made): another delivery of
+    // this same SQS message is running the step now (SQS can deliver a message twice at once).
+    // Running it again would run the body twice; acknowledging would delete the message the
+    // holder still depends on. Fail this delivery: SQS brings it back after the holder is done.
+    throw new Error(`Step ${claim.step} of workflow "${wf.workflowId}" is running under another delivery of message ${delivery.messageId}; retrying later`);
+  }
+  if (claim) {
     if (claim.generation === wf.generation) return "busy";
     await deps.queue.send([{ ...message, notBefore: t + Math.min(CLAIM_WAIT_MS, claim.until - t) }]);
     return "deferred";
@@ -123,9 +130,10 @@ async function advance(
     const policy = retryPolicyFor(definition, call);
     if (!result.outcome.ok && attempt < policy.maxAttempts && !isPermanent(result.outcome.error)) {
       const at = now() + retryDelayMs(policy, attempt);
-      if (await deps.store.releaseClaim({ workflowId: wf.workflowId, token: delivery.messageId, retry: { step: call.functionId, at }, now: now() })) {
-        await deps.queue.send([{ ...message, notBefore: at }]);
-      }
+      // Send even if the release reports no claim (its first try may have landed with the
+      // answer lost): a duplicate retry message is harmless, a missing one strands the workflow.
+      await deps.store.releaseClaim({ workflowId: wf.workflowId, token: delivery.messageId, retry: { step: call.functionId, at }, now: now() });
+      await deps.queue.send([{ ...message, notBefore: at }]);
       retried = true;
       return { type: "suspend" };
     }
@@ -201,15 +209,16 @@ async function record(
     return "recordedAfterCancel";
   }
   if (result === "stepExists") {
+    // Recorded by a rival delivery, or by our own put whose answer was lost and retried:
+    // either way the next message must exist, and a duplicate of it is harmless.
     await deps.store.releaseClaim({ workflowId: wf.workflowId, token: delivery.messageId, now: now() });
-    return "duplicate";
   }
   if (next.type === "continue") {
     await deps.queue.send([
       { workflowId: wf.workflowId, step: next.functionId, generation: wf.generation, ...(next.notBefore !== undefined ? { notBefore: next.notBefore } : {}) },
     ]);
   }
-  return "advanced";
+  return result === "stepExists" ? "duplicate" : "advanced";
 }
 
 /** The claim on the workflow if a worker may still be running its step (not yet recorded, lease not over). */

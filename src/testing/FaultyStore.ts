@@ -1,0 +1,126 @@
+import type { Completion, ListWorkflowsQuery, Page, RecordResult, WorkflowStore } from "../store/WorkflowStore.js";
+import type { RunningClaim, StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
+import { CrashPoint, dynamoThrottlingError, TransientFault, transientServerError } from "./faults.js";
+import type { FaultInjector, FaultSite } from "./FaultInjector.js";
+
+interface CallSite {
+  workflowId?: string;
+  step?: number;
+}
+
+interface CallFaults {
+  write: boolean;
+  before?: readonly CrashPoint[];
+  after?: readonly CrashPoint[];
+}
+
+/**
+ * A WorkflowStore that injects faults around a real one: crashes at the worker's
+ * crash points (claim, record), DynamoDB throttling before a call, and lost
+ * responses after a write was applied. Once an invocation crashed, every call it
+ * still makes fails, as a dead process would make none.
+ */
+export class FaultyStore implements WorkflowStore {
+  private throttles = 0;
+
+  constructor(
+    readonly inner: WorkflowStore,
+    readonly faults: FaultInjector,
+  ) {}
+
+  createWorkflow(workflow: WorkflowRecord, steps?: readonly StepRecord[]) {
+    return this.call("createWorkflow", { workflowId: workflow.workflowId }, { write: true }, () => this.inner.createWorkflow(workflow, steps));
+  }
+
+  getWorkflow(workflowId: string): Promise<WorkflowRecord | undefined> {
+    return this.call("getWorkflow", { workflowId }, { write: false }, () => this.inner.getWorkflow(workflowId));
+  }
+
+  loadState(workflowId: string): Promise<WorkflowState | undefined> {
+    return this.call("loadState", { workflowId }, { write: false }, () => this.inner.loadState(workflowId));
+  }
+
+  countSteps(workflowId: string): Promise<number> {
+    return this.call("countSteps", { workflowId }, { write: false }, () => this.inner.countSteps(workflowId));
+  }
+
+  listSteps(workflowId: string, options?: { limit?: number; nextToken?: string }): Promise<Page<StepRecord>> {
+    return this.call("listSteps", { workflowId }, { write: false }, () => this.inner.listSteps(workflowId, options));
+  }
+
+  listWorkflows(query: ListWorkflowsQuery): Promise<Page<WorkflowRecord>> {
+    return this.call("listWorkflows", {}, { write: false }, () => this.inner.listWorkflows(query));
+  }
+
+  async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
+    const site = { workflowId: read.workflowId, step: claim.step };
+    const claimed = await this.call("claimStep", site, { write: true, before: [CrashPoint.beforeClaim], after: [CrashPoint.beforeStep] }, () =>
+      this.inner.claimStep(read, claim, now),
+    );
+    // Mid-step: the body starts (it cannot be stopped), but the invocation is dead:
+    // the handler fails at once and nothing the body's invocation does afterwards lands.
+    const invocation = this.faults.currentInvocation();
+    if (claimed && invocation && this.faults.shouldInject({ point: CrashPoint.midStep, operation: "claimStep", ...site })) {
+      this.faults.crash({ point: CrashPoint.midStep, operation: "claimStep", ...site });
+    }
+    return claimed;
+  }
+
+  recordStep(args: { workflowId: string; expectedVersion: number; step: StepRecord; completion?: Completion; now: number }): Promise<RecordResult> {
+    return this.call(
+      "recordStep",
+      { workflowId: args.workflowId, step: args.step.functionId },
+      { write: true, before: [CrashPoint.beforeRecord], after: [CrashPoint.afterRecord] },
+      () => this.inner.recordStep(args),
+    );
+  }
+
+  putStepIfAbsent(step: StepRecord): Promise<boolean> {
+    return this.call(
+      "putStepIfAbsent",
+      { workflowId: step.workflowId, step: step.functionId },
+      { write: true, before: [CrashPoint.beforeRecord], after: [CrashPoint.afterRecord] },
+      () => this.inner.putStepIfAbsent(step),
+    );
+  }
+
+  completeWorkflow(args: { workflowId: string; expectedVersion: number; completion: Completion; now: number }): Promise<boolean> {
+    return this.call(
+      "completeWorkflow",
+      { workflowId: args.workflowId },
+      { write: true, before: [CrashPoint.beforeRecord], after: [CrashPoint.afterRecord] },
+      () => this.inner.completeWorkflow(args),
+    );
+  }
+
+  releaseClaim(args: { workflowId: string; token: string; retry?: { step: number; at: number }; now: number }): Promise<boolean> {
+    return this.call("releaseClaim", { workflowId: args.workflowId }, { write: true, after: [CrashPoint.afterRecord] }, () => this.inner.releaseClaim(args));
+  }
+
+  cancelWorkflow(workflowId: string, now: number): Promise<WorkflowRecord | undefined> {
+    return this.call("cancelWorkflow", { workflowId }, { write: true }, () => this.inner.cancelWorkflow(workflowId, now));
+  }
+
+  resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; now: number }): Promise<WorkflowRecord | undefined> {
+    return this.call("resumeWorkflow", { workflowId: read.workflowId }, { write: true }, () => this.inner.resumeWorkflow(read, options));
+  }
+
+  markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean> {
+    return this.call("markRecoveryExceeded", { workflowId: args.workflowId }, { write: true }, () => this.inner.markRecoveryExceeded(args));
+  }
+
+  private async call<T>(operation: string, where: CallSite, faults: CallFaults, fn: () => Promise<T>): Promise<T> {
+    this.faults.assertAlive(operation);
+    const site = (point: FaultSite["point"]): FaultSite => ({ point, operation, ...where });
+    if (this.faults.shouldInject(site(TransientFault.storeThrottle))) throw dynamoThrottlingError(this.throttles++);
+    for (const point of faults.before ?? []) {
+      if (this.faults.shouldInject(site(point))) throw this.faults.crash({ ...site(point), point });
+    }
+    const result = await fn();
+    for (const point of faults.after ?? []) {
+      if (this.faults.shouldInject(site(point))) throw this.faults.crash({ ...site(point), point });
+    }
+    if (faults.write && this.faults.shouldInject(site(TransientFault.storeLostResponse))) throw transientServerError();
+    return result;
+  }
+}
