@@ -33,9 +33,6 @@ export interface WorkflowRecord {
   /** Bumped by every write: the optimistic-concurrency check of claims and resumes. */
   version: number;
   running?: RunningClaim;
-  /** Attempts made so far at `attemptStep` (survives crashes and duplicates). */
-  attemptStep?: number;
-  attemptCount?: number;
   /** A retry of `retryStep` may not start before `retryAt` (epoch ms). */
   retryStep?: number;
   retryAt?: number;
@@ -77,4 +74,9 @@ export interface WorkMessage {
   generation: number;
   /** Epoch ms before which the step must not run (sleeps and retry backoff). */
   notBefore?: number;
+  /**
+   * The operation the workflow called at `step`, when the sender knew it. A step
+   * lets the worker claim it while it reads the workflow, saving a round trip.
+   */
+  op?: { kind: StepKind; name: string };
 }

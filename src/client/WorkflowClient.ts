@@ -175,11 +175,11 @@ export class WorkflowClient {
     if (!RESUMABLE_STATUSES.includes(wf.status)) throw new InvalidWorkflowStateError(workflowId, wf.status, "resume", RESUMABLE_STATUSES);
     const last = state.steps.reduce<(typeof state.steps)[number] | undefined>((m, s) => (!m || s.functionId > m.functionId ? s : m), undefined);
     const deleteStep = wf.status === WorkflowStatus.ERROR && last?.status === StepStatus.ERROR ? last.functionId : undefined;
-    const resumed = await this.store.resumeWorkflow(wf, { now: this.now(), ...(deleteStep !== undefined ? { deleteStep } : {}) });
+    const step = deleteStep ?? (last?.functionId ?? 0) + 1;
+    const resumed = await this.store.resumeWorkflow(wf, { now: this.now(), nextStep: step, ...(deleteStep !== undefined ? { deleteStep } : {}) });
     if (!resumed) {
       throw new WorkflowConflictError(workflowId, `Workflow "${workflowId}" changed while it was being resumed (another resume or a cancel won); nothing was done`);
     }
-    const step = deleteStep ?? (last?.functionId ?? 0) + 1;
     await this.queue.send([{ workflowId, step, generation: resumed.generation }]);
     return this.handle(workflowId);
   }

@@ -28,7 +28,7 @@ export interface ExecutedOperation {
 }
 
 export type NextAction =
-  | { type: "continue"; functionId: number; notBefore?: number }
+  | { type: "continue"; functionId: number; notBefore?: number; op?: { kind: OperationCall["kind"]; name: string } }
   | { type: "complete"; output: unknown }
   | { type: "fail"; error: unknown };
 
@@ -71,7 +71,7 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
     let done = false;
     let executed: ExecutedOperation | undefined;
     let executing = false;
-    let nextCalled: number | undefined;
+    let nextCalled: OperationCall | undefined;
     let settled: Extract<NextAction, { type: "complete" | "fail" }> | undefined;
 
     // The stall timer measures workflow code only: it is paused while a step body runs.
@@ -112,7 +112,10 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
         finish({ type: "finished", next: settled });
         return;
       }
-      if (nextCalled !== undefined) finish({ type: "advanced", executed, next: { type: "continue", functionId: nextCalled } });
+      if (nextCalled !== undefined) {
+        const op = { kind: nextCalled.kind, name: nextCalled.name };
+        finish({ type: "advanced", executed, next: { type: "continue", functionId: nextCalled.functionId, op } });
+      }
       else if (settled !== undefined) finish({ type: "advanced", executed, next: settled });
     };
 
@@ -177,7 +180,7 @@ export function runInvocation(args: InvocationArgs): Promise<InvocationResult> {
       if (done) return never();
       if (call.functionId < target) return replay(call);
       if (call.functionId === target) return execute(call);
-      nextCalled ??= call.functionId;
+      nextCalled ??= call;
       checkBoundary();
       return never();
     };

@@ -22,18 +22,23 @@ export function decodeMessage(body: string): WorkMessage {
     throw new MalformedMessageError(`Not a Cairn message (no kind "${KIND}"): ${body.slice(0, 200)}`);
   }
   if (m.v !== VERSION) throw new MalformedMessageError(`Unsupported Cairn message version ${String(m.v)}`);
-  const { workflowId, step, generation, notBefore } = m;
+  const { workflowId, step, generation, notBefore, op } = m;
   if (typeof workflowId !== "string" || workflowId.length === 0) throw new MalformedMessageError("Cairn message without a workflowId");
   if (!Number.isInteger(step) || (step as number) < 1) throw new MalformedMessageError(`Cairn message with an invalid step ${String(step)}`);
   if (!Number.isInteger(generation) || (generation as number) < 0) {
     throw new MalformedMessageError(`Cairn message with an invalid generation ${String(generation)}`);
   }
   if (notBefore !== undefined && typeof notBefore !== "number") throw new MalformedMessageError("Cairn message with an invalid notBefore");
+  const hint = op as { kind?: unknown; name?: unknown } | undefined;
+  if (hint !== undefined && (typeof hint !== "object" || (hint.kind !== "step" && hint.kind !== "sleep") || typeof hint.name !== "string")) {
+    throw new MalformedMessageError("Cairn message with an invalid op");
+  }
   return {
     workflowId,
     step: step as number,
     generation: generation as number,
     ...(notBefore !== undefined ? { notBefore } : {}),
+    ...(hint !== undefined ? { op: { kind: hint.kind as "step" | "sleep", name: hint.name as string } } : {}),
   };
 }
 

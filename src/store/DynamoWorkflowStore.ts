@@ -19,6 +19,7 @@ import {
   fromWorkflowItem,
   hasInlineInput,
   HEADER_SK_PREFIX,
+  attemptsAttribute,
   inputKey,
   isInputItem,
   isStepItem,
@@ -265,33 +266,57 @@ export class DynamoWorkflowStore implements WorkflowStore {
   }
 
   async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
-    const attemptCount = read.attemptStep === claim.step ? (read.attemptCount ?? 0) + 1 : 1;
     // Status changes only on the first claim (see advanceUpdate on why writes of it cost more).
     const promote = read.status === WorkflowStatus.ENQUEUED;
+    return this.claim(read.workflowId, claim, now, {
+      // Unchanged since the read: a cancel, resume or rival claim in between wins.
+      condition: "version = :v",
+      values: { ":v": read.version, ...(promote ? { ":pending": WorkflowStatus.PENDING } : {}) },
+      ...(promote ? { set: "#status = :pending, gsiStatus = :pending, ", names: { "#status": "status" } } : {}),
+    });
+  }
+
+  async claimStepEagerly(args: { workflowId: string; generation: number; claim: RunningClaim; now: number }): Promise<WorkflowRecord | undefined> {
+    return this.claim(args.workflowId, args.claim, args.now, {
+      // Without a read: the generation is current, the workflow runs and is not
+      // cancelled, and no live claim on this step exists (one on an earlier step
+      // is dead: a message for step n is only sent once step n-1 is recorded).
+      condition:
+        "generation = :g AND #status = :pending AND cancelRequested = :false AND " +
+        "(attribute_not_exists(running) OR running.#step < :step OR running.#until < :now)",
+      values: { ":g": args.generation, ":pending": WorkflowStatus.PENDING, ":false": false, ":step": args.claim.step },
+      names: { "#status": "status", "#step": "step", "#until": "until" },
+    });
+  }
+
+  /**
+   * The claim write shared by both claims. Attempts are counted per step in an
+   * attribute of their own (ADD), so the count survives crashes and duplicate
+   * deliveries without a read; the previous step's counter is dropped.
+   */
+  private async claim(
+    workflowId: string,
+    claim: RunningClaim,
+    now: number,
+    guard: { condition: string; values: Record<string, unknown>; names?: Record<string, string>; set?: string },
+  ): Promise<WorkflowRecord | undefined> {
     try {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: workflowKey(read.workflowId),
-          // Unchanged since the read: a cancel, resume or rival claim in between wins.
-          ConditionExpression: "version = :v",
-          UpdateExpression:
-            (promote ? "SET #status = :pending, gsiStatus = :pending, " : "SET ") +
-            "running = :claim, attemptStep = :step, attemptCount = :count, updatedAt = :now, version = :v1 REMOVE retryStep, retryAt",
-          ...(promote ? { ExpressionAttributeNames: { "#status": "status" } } : {}),
-          ExpressionAttributeValues: {
-            ":v": read.version,
-            ":v1": read.version + 1,
-            ...(promote ? { ":pending": WorkflowStatus.PENDING } : {}),
-            ":claim": { ...claim, attempt: attemptCount },
-            ":step": claim.step,
-            ":count": attemptCount,
-            ":now": now,
+          Key: workflowKey(workflowId),
+          ConditionExpression: guard.condition,
+          UpdateExpression: `SET ${guard.set ?? ""}running = :claim, updatedAt = :now, version = version + :one ADD #attempts :one REMOVE retryStep, retryAt, #previous`,
+          ExpressionAttributeNames: {
+            "#attempts": attemptsAttribute(claim.step),
+            "#previous": attemptsAttribute(claim.step - 1),
+            ...guard.names,
           },
+          ExpressionAttributeValues: { ...guard.values, ":claim": { ...claim, attempt: 0 }, ":now": now, ":one": 1 },
           ReturnValues: "ALL_NEW",
         }),
       );
-      return fromWorkflowItem(out.Attributes!, { input: read.input });
+      return fromWorkflowItem(out.Attributes!, undefined);
     } catch (err) {
       if (isConditionFailure(err)) return undefined;
       throw err;
@@ -410,7 +435,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
     return this.getWorkflow(workflowId);
   }
 
-  async resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; now: number }): Promise<WorkflowRecord | undefined> {
+  async resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined> {
     const allowed = statusList("r", RESUMABLE_STATUSES);
     const update = {
       TableName: this.tableName,
@@ -420,8 +445,9 @@ export class DynamoWorkflowStore implements WorkflowStore {
       // before the new generation may claim it, so no step runs twice.
       UpdateExpression:
         "SET #status = :enqueued, gsiStatus = :enqueued, generation = :g, cancelRequested = :false, updatedAt = :now, version = :v1 " +
-        "REMOVE #output, #error, attemptStep, attemptCount, retryStep, retryAt, recoveryReason, expiresAt",
-      ExpressionAttributeNames: { "#status": "status", "#output": "output", "#error": "error" },
+        "REMOVE #output, #error, #attempts, retryStep, retryAt, recoveryReason, expiresAt",
+      // The step that runs next starts counting its attempts afresh.
+      ExpressionAttributeNames: { "#status": "status", "#output": "output", "#error": "error", "#attempts": attemptsAttribute(options.nextStep) },
       ExpressionAttributeValues: {
         ...allowed.values,
         ":v": read.version,
@@ -449,7 +475,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
       if (isConditionFailure(err) || cancellationCodes(err)?.includes("ConditionalCheckFailed")) return undefined;
       throw err;
     }
-    const { output: _o, error: _e, attemptStep: _as, attemptCount: _ac, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, expiresAt: _x, ...kept } = read;
+    const { output: _o, error: _e, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, expiresAt: _x, ...kept } = read;
     return {
       ...kept,
       status: WorkflowStatus.ENQUEUED,
@@ -518,7 +544,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
       TableName: this.tableName,
       Key: workflowKey(workflowId),
       ConditionExpression: "version = :v",
-      UpdateExpression: `SET ${set} REMOVE running, attemptStep, attemptCount, retryStep, retryAt`,
+      UpdateExpression: `SET ${set} REMOVE running, retryStep, retryAt`,
       ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: values,
     };

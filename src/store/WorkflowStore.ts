@@ -57,6 +57,14 @@ export interface WorkflowStore {
   claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined>;
 
   /**
+   * Claim a step without having read the workflow, so the claim can go out
+   * together with the read: succeeds only if the workflow runs in `generation`,
+   * is not cancelled, and no live claim on this step exists. The returned
+   * record carries no input. Undefined when the condition failed.
+   */
+  claimStepEagerly(args: { workflowId: string; generation: number; claim: RunningClaim; now: number }): Promise<WorkflowRecord | undefined>;
+
+  /**
    * Record a step's outcome and advance the workflow in one transaction, if the
    * workflow is still at `expectedVersion`; `completion` finishes the workflow.
    * "workflowChanged": nothing was written (cancelled or resumed meanwhile).
@@ -85,9 +93,10 @@ export interface WorkflowStore {
 
   /**
    * Restart a workflow as a new generation if it is still at `read.version`;
-   * `deleteStep` removes a failed step record so it runs again.
+   * `deleteStep` removes a failed step record so it runs again; `nextStep`
+   * (the step that runs first) starts its attempt count afresh.
    */
-  resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; now: number }): Promise<WorkflowRecord | undefined>;
+  resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined>;
 
   /** A message of this generation went to the dead-letter queue. */
   markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean>;

@@ -66,11 +66,17 @@ export function toInputItem(wf: WorkflowRecord): Item {
   return { ...inputKey(wf.workflowId), type: "input", input: wf.input };
 }
 
+/** The attribute counting the attempts of one step (see the store's claim). */
+export const attemptsAttribute = (step: number): string => `attempts_${step}`;
+const ATTEMPTS_PREFIX = "attempts_";
+
 /** A workflow record from its item and its input item. */
 export function fromWorkflowItem(item: Item, inputItem: Item | undefined): WorkflowRecord {
   const { pk: _pk, sk: _sk, type: _type, gsiName: _n, gsiStatus: _s, gsiAll: _a, gsiSort: _o, ...rest } = item;
+  for (const key of Object.keys(rest)) if (key.startsWith(ATTEMPTS_PREFIX)) delete rest[key];
   const record = rest as unknown as WorkflowRecord;
-  return { ...record, input: record.input ?? String(inputItem?.input ?? "") };
+  const running = record.running ? { ...record.running, attempt: Number(item[attemptsAttribute(record.running.step)] ?? 1) } : undefined;
+  return { ...record, input: record.input ?? String(inputItem?.input ?? ""), ...(running ? { running } : {}) };
 }
 
 export function toStepItem(step: StepRecord): Item {

@@ -52,16 +52,22 @@ export class FaultyStore implements WorkflowStore {
     return this.call("listWorkflows", {}, { write: false }, () => this.inner.listWorkflows(query));
   }
 
-  async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
-    const site = { workflowId: read.workflowId, step: claim.step };
-    const claimed = await this.call("claimStep", site, { write: true, before: [CrashPoint.beforeClaim], after: [CrashPoint.beforeStep] }, () =>
-      this.inner.claimStep(read, claim, now),
-    );
+  claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
+    return this.claimWith("claimStep", { workflowId: read.workflowId, step: claim.step }, () => this.inner.claimStep(read, claim, now));
+  }
+
+  claimStepEagerly(args: { workflowId: string; generation: number; claim: RunningClaim; now: number }): Promise<WorkflowRecord | undefined> {
+    return this.claimWith("claimStepEagerly", { workflowId: args.workflowId, step: args.claim.step }, () => this.inner.claimStepEagerly(args));
+  }
+
+  /** Both claims: crash before the claim, after it (before the step), or mid-step. */
+  private async claimWith(operation: string, site: { workflowId: string; step: number }, fn: () => Promise<WorkflowRecord | undefined>): Promise<WorkflowRecord | undefined> {
+    const claimed = await this.call(operation, site, { write: true, before: [CrashPoint.beforeClaim], after: [CrashPoint.beforeStep] }, fn);
     // Mid-step: the body starts (it cannot be stopped), but the invocation is dead:
     // the handler fails at once and nothing the body's invocation does afterwards lands.
     const invocation = this.faults.currentInvocation();
-    if (claimed && invocation && this.faults.shouldInject({ point: CrashPoint.midStep, operation: "claimStep", ...site })) {
-      this.faults.crash({ point: CrashPoint.midStep, operation: "claimStep", ...site });
+    if (claimed && invocation && this.faults.shouldInject({ point: CrashPoint.midStep, operation, ...site })) {
+      this.faults.crash({ point: CrashPoint.midStep, operation, ...site });
     }
     return claimed;
   }
@@ -101,7 +107,7 @@ export class FaultyStore implements WorkflowStore {
     return this.call("cancelWorkflow", { workflowId }, { write: true }, () => this.inner.cancelWorkflow(workflowId, now));
   }
 
-  resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; now: number }): Promise<WorkflowRecord | undefined> {
+  resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined> {
     return this.call("resumeWorkflow", { workflowId: read.workflowId }, { write: true }, () => this.inner.resumeWorkflow(read, options));
   }
 

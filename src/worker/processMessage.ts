@@ -56,16 +56,35 @@ export async function processMessage(deps: WorkerDeps, delivery: Delivery, deadl
     await deps.queue.send([message]);
     return "deferred";
   }
+  // When the message names the step it is for, claim it while reading: one round
+  // trip instead of two. The claim's own condition re-checks cancel and generation.
+  let eager: WorkflowRecord | undefined;
+  let state: WorkflowState | undefined;
+  if (message.op?.kind === "step") {
+    const t = now();
+    const claim = { step: message.step, name: message.op.name, token: delivery.messageId, until: deadline, startedAt: t, attempt: 0, generation: message.generation };
+    [eager, state] = await Promise.all([
+      deps.store.claimStepEagerly({ workflowId: message.workflowId, generation: message.generation, claim, now: t }),
+      deps.store.loadState(message.workflowId),
+    ]);
+  }
   for (let race = 0; ; race++) {
-    const state = await deps.store.loadState(message.workflowId);
+    state ??= await deps.store.loadState(message.workflowId);
     if (!state) throw new Error(`Workflow "${message.workflowId}" has no record (message for step ${message.step})`);
-    const outcome = await advance(deps, delivery, message, state, deadline, now);
+    const outcome = await advance(deps, delivery, message, state, deadline, now, eager);
     if (outcome !== "raced") return outcome;
+    eager = undefined;
+    state = undefined;
     // The workflow changed between our read and our write: read again and decide anew.
     if (race + 1 >= MAX_RACES) throw new Error(`Workflow "${message.workflowId}" kept changing under step ${message.step}; retrying later`);
   }
 }
 
+/**
+ * Decide and do what the message asks, from the state read. `eager` is the
+ * workflow as our early claim left it: every way out that does not record the
+ * step gives that claim back, so no live claim outlives this call.
+ */
 async function advance(
   deps: WorkerDeps,
   delivery: Delivery,
@@ -73,27 +92,40 @@ async function advance(
   state: WorkflowState,
   deadline: number,
   now: () => number,
+  eager: WorkflowRecord | undefined,
 ): Promise<ProcessOutcome | "raced"> {
   const wf = state.workflow;
-  if (wf.generation !== message.generation) return "stale";
-  if (FINISHED_STATUSES.includes(wf.status) || wf.cancelRequested) return "inactive";
+  const release = async (retry?: { step: number; at: number }): Promise<void> => {
+    if (eager) await deps.store.releaseClaim({ workflowId: wf.workflowId, token: delivery.messageId, now: now(), ...(retry ? { retry } : {}) });
+  };
+  const giveBack = async <T>(outcome: T): Promise<T> => {
+    await release();
+    return outcome;
+  };
+  if (wf.generation !== message.generation) return giveBack("stale");
+  if (FINISHED_STATUSES.includes(wf.status) || wf.cancelRequested) return giveBack("inactive");
 
   const lastRecorded = state.steps.reduce((max, s) => Math.max(max, s.functionId), 0);
   if (message.step <= lastRecorded) {
+    // An early claim on a recorded step is dead already (see liveClaim).
     await ensureContinuation(deps, wf, state.steps, message, lastRecorded);
     return "duplicate";
   }
-  if (message.step !== lastRecorded + 1) return "stale";
+  if (message.step !== lastRecorded + 1) return giveBack("stale");
 
   const definition = deps.registry.get(wf.name);
-  if (!definition) throw new UnknownWorkflowError(wf.name, deps.registry.names());
+  if (!definition) {
+    await release();
+    throw new UnknownWorkflowError(wf.name, deps.registry.names());
+  }
 
   const t = now();
   if (wf.retryStep === message.step && wf.retryAt !== undefined && wf.retryAt > t + EARLY_TOLERANCE_MS) {
+    await release({ step: message.step, at: wf.retryAt });
     await deps.queue.send([{ ...message, notBefore: wf.retryAt }]);
     return "deferred";
   }
-  const claim = liveClaim(wf, state.steps, t);
+  const claim = eager ? undefined : liveClaim(wf, state.steps, t);
   if (claim && claim.token === delivery.messageId) {
     // Never our own claim (this call does not read back a claim it made): another delivery of
     // this same SQS message is running the step now (SQS can deliver a message twice at once).
@@ -108,18 +140,22 @@ async function advance(
   }
 
   let retried = false;
-  let claimedVersion = wf.version;
+  let claimedVersion = eager?.version ?? wf.version;
   let serializedOutput: string | undefined;
   const executeStep = async (call: StepCall): Promise<StepExecution> => {
-    const startedAt = now();
-    const claimed = await deps.store.claimStep(
-      wf,
-      { step: call.functionId, name: call.name, token: delivery.messageId, until: deadline, startedAt, attempt: 0, generation: wf.generation },
-      startedAt,
-    );
-    if (!claimed) return { type: "suspend" };
+    let claimed = eager;
+    if (!claimed) {
+      const at = now();
+      claimed = await deps.store.claimStep(
+        wf,
+        { step: call.functionId, name: call.name, token: delivery.messageId, until: deadline, startedAt: at, attempt: 0, generation: wf.generation },
+        at,
+      );
+      if (!claimed) return { type: "suspend" };
+    }
     claimedVersion = claimed.version;
     const attempt = claimed.running?.attempt ?? 1;
+    const startedAt = now();
     const heartbeat = startHeartbeat(deps.queue, delivery.receiptHandle, deps.visibilityTimeoutSeconds);
     let result: Awaited<ReturnType<typeof runStepBody>>;
     try {
@@ -156,27 +192,19 @@ async function advance(
     case "suspended":
       return retried ? "retryScheduled" : "raced";
     case "waiting":
+      await release();
       await deps.queue.send([{ ...message, notBefore: result.until }]);
       return "deferred";
     case "nondeterministic":
-      return (await deps.store.completeWorkflow({
-        workflowId: wf.workflowId,
-        expectedVersion: wf.version,
-        completion: { status: WorkflowStatus.ERROR, error: toRecordedError(result.error) },
-        now: now(),
-      }))
-        ? "finished"
-        : "raced";
-    case "finished":
-      return (await deps.store.completeWorkflow({
-        workflowId: wf.workflowId,
-        expectedVersion: wf.version,
-        completion: toCompletion(result.next, wf),
-        now: now(),
-      }))
-        ? "finished"
-        : "raced";
+    case "finished": {
+      // Finishing drops any claim, ours included; if the workflow changed, give ours back.
+      const completion =
+        result.type === "finished" ? toCompletion(result.next, wf) : { status: WorkflowStatus.ERROR, error: toRecordedError(result.error) };
+      const done = await deps.store.completeWorkflow({ workflowId: wf.workflowId, expectedVersion: claimedVersion, completion, now: now() });
+      return done ? "finished" : giveBack("raced");
+    }
     case "advanced":
+      // A sleep recorded on an early claim leaves that claim on a recorded step: dead.
       return record(deps, delivery, wf, result.executed, result.next, serializedOutput, claimedVersion, now);
   }
 }
@@ -215,7 +243,13 @@ async function record(
   }
   if (next.type === "continue") {
     await deps.queue.send([
-      { workflowId: wf.workflowId, step: next.functionId, generation: wf.generation, ...(next.notBefore !== undefined ? { notBefore: next.notBefore } : {}) },
+      {
+        workflowId: wf.workflowId,
+        step: next.functionId,
+        generation: wf.generation,
+        ...(next.notBefore !== undefined ? { notBefore: next.notBefore } : {}),
+        ...(next.op ? { op: next.op } : {}),
+      },
     ]);
   }
   return result === "stepExists" ? "duplicate" : "advanced";

@@ -68,6 +68,7 @@ export function journalingStore(inner: WorkflowStore, journal: Journal): Workflo
     listSteps: (id, options) => inner.listSteps(id, options),
     listWorkflows: (query) => inner.listWorkflows(query),
     claimStep: (read, claim, now) => inner.claimStep(read, claim, now),
+    claimStepEagerly: (args) => inner.claimStepEagerly(args),
     recordStep: async (args) => {
       const out = await inner.recordStep(args);
       if (out === "recorded") log(args.workflowId, args.step.functionId, "recorded");

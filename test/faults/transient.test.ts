@@ -68,7 +68,10 @@ describe("transient failures of DynamoDB and SQS", () => {
   });
 
   it("completes every workflow when SQS refuses sends and visibility changes", async () => {
+    // The first sends fail for sure (batched sends make fewer calls, so chance alone may not
+    // hit any), then one in five at random.
     faults.setRules([
+      { point: TransientFault.queueSendFailure, times: 3, workflowId: (id) => id.startsWith("sqs-") },
       { point: TransientFault.queueSendFailure, probability: 0.2, workflowId: (id) => id.startsWith("sqs-") },
       { point: TransientFault.visibilityFailure, probability: 0.5 },
     ]);

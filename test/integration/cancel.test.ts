@@ -44,7 +44,11 @@ const sleeper = defineWorkflow("cancel.sleeper", async (ctx) => {
   return ctx.step("after", tracked(ctx.workflowId, "after", "after"));
 });
 
-/** Workflows cancelled by a client right after the worker read their state and before it claims the step. */
+/**
+ * Workflows cancelled by a client right before the worker claims the step: after
+ * its read (the claim that follows a read), or while it reads (the early claim
+ * that goes out with the read when the message names the step).
+ */
 const cancelBeforeClaim = new Set<string>();
 
 // ---------------------------------------------------------------------------
@@ -61,6 +65,10 @@ before(async () => {
         claimStep: async (inner, read, claim, now) => {
           if (cancelBeforeClaim.delete(read.workflowId)) await rt.client.cancelWorkflow(read.workflowId);
           return inner.claimStep(read, claim, now);
+        },
+        claimStepEagerly: async (inner, args) => {
+          if (cancelBeforeClaim.delete(args.workflowId)) await rt.client.cancelWorkflow(args.workflowId);
+          return inner.claimStepEagerly(args);
         },
       }),
   });
@@ -217,6 +225,22 @@ describe("WorkflowClient", () => {
         (await rt.client.listWorkflowSteps(workflowId)).map((s) => s.name),
         ["a"],
       );
+      assert.equal((await rt.client.getWorkflowStatus(workflowId)).status, WorkflowStatus.CANCELLED);
+    });
+
+    it("wins over a worker that claims the first step after reading the workflow", async () => {
+      // Prepare: the start message names no step, so the worker reads first and claims after.
+      const workflowId = "cancel-before-first-claim";
+      cancelBeforeClaim.add(workflowId);
+
+      // Act
+      await rt.client.startWorkflow(threeSteps, undefined, { workflowId });
+      await outcomes.waitFor(workflowId, "inactive", 1);
+
+      // Assess
+      assert.ok(!cancelBeforeClaim.has(workflowId), "the cancel was injected");
+      assert.equal(probe.count(workflowId, "a"), 0);
+      assert.deepEqual(await rt.client.listWorkflowSteps(workflowId), []);
       assert.equal((await rt.client.getWorkflowStatus(workflowId)).status, WorkflowStatus.CANCELLED);
     });
 

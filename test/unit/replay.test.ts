@@ -112,7 +112,7 @@ describe("runInvocation", () => {
       assert.equal(advanced.executed.call.name, "a");
       assert.deepEqual(advanced.executed.outcome, { ok: true, value: 21 });
       assert.equal(advanced.executed.attempt, 1);
-      assert.deepEqual(advanced.next, { type: "continue", functionId: 2 });
+      assert.deepEqual(advanced.next, { type: "continue", functionId: 2, op: { kind: "step", name: "b" } });
     });
 
     it("replays recorded steps with their recorded values and runs only the target's body", async () => {
@@ -192,7 +192,7 @@ describe("runInvocation", () => {
       // Assess
       const advanced = expectType(result, "advanced");
       assert.equal(advanced.executed.outcome.ok, false);
-      assert.deepEqual(advanced.next, { type: "continue", functionId: 2 });
+      assert.deepEqual(advanced.next, { type: "continue", functionId: 2, op: { kind: "step", name: "after" } });
     });
 
     it("rethrows a recorded failure on replay with its name, message and stack", async () => {
@@ -337,7 +337,7 @@ describe("runInvocation", () => {
       const second = await invoke(wf, [recordedStep(1, "a", "A")], 2, { executor });
 
       // Assess
-      assert.deepEqual(expectType(first, "advanced").next, { type: "continue", functionId: 2 });
+      assert.deepEqual(expectType(first, "advanced").next, { type: "continue", functionId: 2, op: { kind: "step", name: "b" } });
       assert.deepEqual(executor.calls.map((c) => c.name), ["b"]);
       assert.deepEqual(expectType(second, "advanced").next, { type: "complete", output: "AB" });
     });
@@ -471,7 +471,7 @@ describe("runInvocation", () => {
       await tick();
 
       // Assess
-      assert.deepEqual(expectType(result, "advanced").next, { type: "continue", functionId: 2 });
+      assert.deepEqual(expectType(result, "advanced").next, { type: "continue", functionId: 2, op: { kind: "step", name: "b" } });
       assert.deepEqual(reached, []);
     });
 
