@@ -67,7 +67,8 @@ async function main(): Promise<void> {
       await floor.setup();
       floorStepsPerSecond[c] = await floor.throughput(c, THROUGHPUT_WORKFLOWS, THROUGHPUT_STEPS);
       if (run.cost) {
-        const dynamoOnPath = 3; // consistent read, claim, record: the requests between receive and send
+        // Round trips between receive and send: the claim and the read go out together, then the record.
+        const dynamoOnPath = 2;
         cost = costModel(run.cost, THROUGHPUT_STEPS, modelledAwsLatency(dynamoOnPath).cairnPerStepMs);
       }
     } finally {
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
 
   const perStepMs = latency.perStep[10]!.median;
   const dbosPerStepMs = "unavailable" in dbos ? null : dbos.perStepMs[10]!.median;
-  const aws = modelledAwsLatency(3);
+  const aws = modelledAwsLatency(2);
   const results = {
     date: startedAt.toISOString(),
     quick,

@@ -69,7 +69,7 @@ export interface ModelledLatency {
   sources: string[];
 }
 
-/** Per-step latency on AWS from public figures and the requests one step makes on its critical path. */
+/** Per-step latency on AWS from public figures and the DynamoDB round trips on one step's critical path. */
 export function modelledAwsLatency(dynamodbRequestsOnPath: number): ModelledLatency {
   const f = LATENCY_FIGURES;
   const cairn = f.lambdaEventSourceHopMs.value + dynamodbRequestsOnPath * f.dynamodbRequestMs.value + f.sqsRequestMs.value;
@@ -78,7 +78,7 @@ export function modelledAwsLatency(dynamodbRequestsOnPath: number): ModelledLate
     cairnPerStepMs: cairn,
     stepFunctionsStandardPerStepMs: sfn,
     formula: {
-      cairn: `event source hop ${f.lambdaEventSourceHopMs.value} + ${dynamodbRequestsOnPath} DynamoDB requests x ${f.dynamodbRequestMs.value} + SendMessage ${f.sqsRequestMs.value}`,
+      cairn: `event source hop ${f.lambdaEventSourceHopMs.value} + ${dynamodbRequestsOnPath} DynamoDB round trips x ${f.dynamodbRequestMs.value} + SendMessage ${f.sqsRequestMs.value}`,
       stepFunctionsStandard: `state transition ${f.stepFunctionsStandardTransitionMs.value} + Lambda invoke ${f.lambdaInvokeMs.value}`,
     },
     sources: Object.values(f).map((x) => x.source),
