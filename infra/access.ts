@@ -50,5 +50,8 @@ export const WORKER_TABLE_ACTIONS = [...TABLE_READ_ACTIONS, "dynamodb:PutItem", 
 /** The worker enqueues continuations (sleeps, retries, next steps) and extends a long step's visibility. */
 export const WORKER_QUEUE_ACTIONS = ["sqs:SendMessage", "sqs:ChangeMessageVisibility"] as const;
 
-/** The dead-letter handler only marks workflows MAX_RECOVERY_ATTEMPTS_EXCEEDED (one conditional update). */
-export const DEAD_LETTER_TABLE_ACTIONS = ["dynamodb:UpdateItem"] as const;
+/**
+ * The dead-letter handler reads the workflow's last failure (one query) and marks it
+ * MAX_RECOVERY_ATTEMPTS_EXCEEDED with that reason (one conditional update).
+ */
+export const DEAD_LETTER_TABLE_ACTIONS = ["dynamodb:Query", "dynamodb:UpdateItem"] as const;

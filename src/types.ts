@@ -38,6 +38,8 @@ export interface WorkflowRecord {
   retryAt?: number;
   /** Why the workflow went to MAX_RECOVERY_ATTEMPTS_EXCEEDED. */
   recoveryReason?: string;
+  /** The last error a delivery of this workflow's messages failed with (it goes into recoveryReason). */
+  lastFailure?: string;
   /** Epoch seconds after which DynamoDB may delete a finished workflow (TTL). */
   expiresAt?: number;
 }

@@ -445,7 +445,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
       // before the new generation may claim it, so no step runs twice.
       UpdateExpression:
         "SET #status = :enqueued, gsiStatus = :enqueued, generation = :g, cancelRequested = :false, updatedAt = :now, version = :v1 " +
-        "REMOVE #output, #error, #attempts, retryStep, retryAt, recoveryReason, expiresAt",
+        "REMOVE #output, #error, #attempts, retryStep, retryAt, recoveryReason, lastFailure, expiresAt",
       // The step that runs next starts counting its attempts afresh.
       ExpressionAttributeNames: { "#status": "status", "#output": "output", "#error": "error", "#attempts": attemptsAttribute(options.nextStep) },
       ExpressionAttributeValues: {
@@ -475,7 +475,7 @@ export class DynamoWorkflowStore implements WorkflowStore {
       if (isConditionFailure(err) || cancellationCodes(err)?.includes("ConditionalCheckFailed")) return undefined;
       throw err;
     }
-    const { output: _o, error: _e, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, expiresAt: _x, ...kept } = read;
+    const { output: _o, error: _e, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, lastFailure: _lf, expiresAt: _x, ...kept } = read;
     return {
       ...kept,
       status: WorkflowStatus.ENQUEUED,
@@ -484,6 +484,22 @@ export class DynamoWorkflowStore implements WorkflowStore {
       updatedAt: options.now,
       version: read.version + 1,
     };
+  }
+
+  async recordFailure(args: { workflowId: string; generation: number; error: string }): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: workflowKey(args.workflowId),
+          ConditionExpression: "generation = :g",
+          UpdateExpression: "SET lastFailure = :e",
+          ExpressionAttributeValues: { ":g": args.generation, ":e": args.error.slice(0, 2_000) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
   }
 
   async markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean> {

@@ -98,6 +98,9 @@ export interface WorkflowStore {
    */
   resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined>;
 
+  /** Note why a delivery failed (best effort; no version change, so it races nothing). */
+  recordFailure(args: { workflowId: string; generation: number; error: string }): Promise<void>;
+
   /** A message of this generation went to the dead-letter queue. */
   markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean>;
 }

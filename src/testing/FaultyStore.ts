@@ -111,6 +111,10 @@ export class FaultyStore implements WorkflowStore {
     return this.call("resumeWorkflow", { workflowId: read.workflowId }, { write: true }, () => this.inner.resumeWorkflow(read, options));
   }
 
+  recordFailure(args: { workflowId: string; generation: number; error: string }): Promise<void> {
+    return this.call("recordFailure", { workflowId: args.workflowId }, { write: true }, () => this.inner.recordFailure(args));
+  }
+
   markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean> {
     return this.call("markRecoveryExceeded", { workflowId: args.workflowId }, { write: true }, () => this.inner.markRecoveryExceeded(args));
   }

@@ -32,7 +32,10 @@ export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) 
       return;
     }
     const receives = record.attributes?.ApproximateReceiveCount ?? "several";
-    const reason = `The message for step ${message.step} failed ${receives} deliveries and went to the dead-letter queue (message ${record.messageId})`;
+    const lastFailure = (await store.getWorkflow(message.workflowId))?.lastFailure;
+    const reason =
+      `The message for step ${message.step} failed ${receives} deliveries and went to the dead-letter queue (message ${record.messageId})` +
+      (lastFailure ? `; last error: ${lastFailure}` : "");
     const marked = await store.markRecoveryExceeded({
       workflowId: message.workflowId,
       generation: message.generation,

@@ -8,6 +8,7 @@ import type { WorkQueue } from "../queue/WorkQueue.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
+import { decodeMessage } from "../queue/messages.js";
 import { Outbox } from "./Outbox.js";
 import { processMessage, type ProcessOutcome, type WorkerDeps } from "./processMessage.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
@@ -38,6 +39,20 @@ export function workerDeps(options: Omit<WorkerOptions, "logger" | "onOutcome">)
   };
 }
 
+/** Keep the failure's reason on the workflow, so a dead-lettered workflow says what went wrong. */
+async function noteFailure(deps: WorkerDeps, body: string, err: unknown, log: Logger): Promise<void> {
+  let message;
+  try {
+    message = decodeMessage(body);
+  } catch {
+    return; // not ours: nothing to note it on
+  }
+  const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  await deps.store.recordFailure({ workflowId: message.workflowId, generation: message.generation, error }).catch((noteErr: unknown) => {
+    log.warn("could not note a failure on its workflow", { workflowId: message.workflowId, error: noteErr });
+  });
+}
+
 /**
  * The worker Lambda: one SQS batch in, one step per message, partial batch
  * failures out (the event source needs ReportBatchItemFailures).
@@ -49,7 +64,14 @@ export function createWorker(options: WorkerOptions): WorkerHandler {
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_BUFFER_MS;
     const outbox = new Outbox(deps.queue);
     const settled = await Promise.allSettled(
-      event.Records.map((record) => processMessage({ ...deps, queue: outbox.for(record.messageId) }, record, deadline)),
+      event.Records.map(async (record) => {
+        try {
+          return await processMessage({ ...deps, queue: outbox.for(record.messageId) }, record, deadline);
+        } catch (err) {
+          await noteFailure(deps, record.body, err, log);
+          throw err;
+        }
+      }),
     );
     const unsent = await outbox.flush();
     return settled.map((result, i) => {

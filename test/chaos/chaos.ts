@@ -146,6 +146,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     })();
 
+    // One steering action per workflow at a time: the journal learns of a cancel or a
+    // resume when its call returns, so a cancel and a resume of one workflow in flight
+    // together could leave it believing the wrong one landed last. (Those races are
+    // tested on their own in test/faults/races.test.ts, against the store's truth.)
+    const steering = new Set<string>();
     const steer = async (): Promise<void> => {
       const ids = [...plans.keys()];
       if (ids.length === 0) return;
@@ -153,6 +158,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const cancelled = [...journal.cancelled];
       // Resumes go mostly to cancelled workflows (elsewhere they are refused, which is tested too).
       const id = roll >= 0.3 && roll < 0.75 && cancelled.length > 0 && rng.chance(0.8) ? rng.pick(cancelled) : rng.pick(ids);
+      if (steering.has(id)) return;
+      steering.add(id);
+      try {
+        await steerOne(id, roll);
+      } finally {
+        steering.delete(id);
+      }
+    };
+    const steerOne = async (id: string, roll: number): Promise<void> => {
       const startedAt = Date.now();
       if (roll < 0.3) {
         const wait = rng.chance(0.3);
@@ -188,13 +202,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         journal.events.push({ type: "fork", workflowId: id, startedAt, endedAt: Date.now(), ok, forkId, startStep });
       }
     };
-    const steering: Promise<void>[] = [];
+    const actions: Promise<void>[] = [];
     while (Date.now() - started < actionMs) {
       await sleep(rng.int(20, 250));
-      if (steering.length < 400) steering.push(steer().catch((err: unknown) => print(`steering error (ignored): ${String(err)}`)));
+      if (actions.length < 400) actions.push(steer().catch((err: unknown) => print(`steering error (ignored): ${String(err)}`)));
     }
     await starter;
-    await Promise.all(steering);
+    await Promise.all(actions);
     faults.disable();
     print(`action phase over after ${Date.now() - started} ms: ${plans.size} workflows (${forks.length} forks), ${faults.total} faults injected`);
 

@@ -87,6 +87,7 @@ export function journalingStore(inner: WorkflowStore, journal: Journal): Workflo
       if (out && options.deleteStep !== undefined) log(read.workflowId, options.deleteStep, "deleted");
       return out;
     },
+    recordFailure: (args) => inner.recordFailure(args),
     markRecoveryExceeded: (args) => inner.markRecoveryExceeded(args),
   };
 }

@@ -87,12 +87,13 @@ describe("messages that keep failing", () => {
     // Assess
     assert.equal(status.name, "no.such.workflow");
     assert.match(status.recoveryReason ?? "", /step 1 failed/);
+    assert.match(status.recoveryReason ?? "", /last error: UnknownWorkflowError: No workflow named "no\.such\.workflow" is registered/);
     await assert.rejects(rt.client.retrieveWorkflow("unknown-name").getResult(), (err: Error) => {
       assert.ok(err instanceof WorkflowRecoveryExceededError);
       assert.match(err.message, /unknown-name/);
       return true;
     });
-    // Why it failed is in the worker's log: no workflow of that name is registered.
+    // Why it failed is also in the worker's log: no workflow of that name is registered.
     assert.ok(
       logger.lines.some((l) => /no\.such\.workflow/.test(JSON.stringify(l.fields.error ?? "")) && /No workflow named/.test(JSON.stringify(l.fields.error ?? ""))),
       "the worker logged the unknown name",
