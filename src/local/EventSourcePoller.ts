@@ -1,7 +1,7 @@
-import { randomUUID } from "node:crypto";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { Logger } from "../logger.js";
+import { lambdaContext } from "./lambdaContext.js";
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
@@ -99,7 +99,7 @@ export class EventSourcePoller {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`Task timed out after ${this.o.functionTimeoutMs} ms`)), this.o.functionTimeoutMs);
       });
-      const response = await Promise.race([this.o.handler({ Records: records }, this.context(deadline)), timeout]);
+      const response = await Promise.race([this.o.handler({ Records: records }, lambdaContext(this.o.functionName, deadline - Date.now(), { region: this.o.region })), timeout]);
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch (err) {
       this.o.logger?.warn("invocation failed; its messages will be delivered again", { functionName: this.o.functionName, error: err });
@@ -151,21 +151,4 @@ export class EventSourcePoller {
     };
   }
 
-  private context(deadline: number): Context {
-    const name = this.o.functionName;
-    return {
-      callbackWaitsForEmptyEventLoop: false,
-      functionName: name,
-      functionVersion: "$LATEST",
-      invokedFunctionArn: `arn:aws:lambda:${this.o.region}:000000000000:function:${name}`,
-      memoryLimitInMB: "1024",
-      awsRequestId: randomUUID(),
-      logGroupName: `/aws/lambda/${name}`,
-      logStreamName: "local",
-      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-      done: () => undefined,
-      fail: () => undefined,
-      succeed: () => undefined,
-    };
-  }
 }

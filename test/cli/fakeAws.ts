@@ -1,12 +1,15 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { WorkflowClient } from "../../src/index.js";
-import { runOperation, type OperationName } from "../../src/control/operations.js";
+import { createControlHandler, type ControlHandler } from "../../src/control/createControlHandler.js";
+import type { OperationName } from "../../src/control/operations.js";
+import { lambdaContext } from "../../src/local/lambdaContext.js";
 
 /**
- * A stand-in for the Lambda and CloudFormation APIs: Invoke runs the control
- * operation a function name stands for on a real WorkflowClient (as the deployed
- * control Lambdas do), DescribeStacks answers one stack's outputs.
+ * Local endpoints for the two AWS APIs the CLI's Lambda mode calls: Invoke runs
+ * the real control function handler (createControlHandler, with a Lambda Context)
+ * that a function name stands for, on a real WorkflowClient against the
+ * emulators; DescribeStacks answers one stack's outputs.
  */
 export interface FakeAws {
   endpoint: string;
@@ -31,6 +34,7 @@ export async function startFakeAws(options: {
   stacks: Record<string, Record<string, string>>;
 }): Promise<FakeAws> {
   const invocations: string[] = [];
+  const handlers: Record<string, ControlHandler> = {};
   const server: Server = createServer((req, res) => {
     void (async () => {
       const text = await body(req);
@@ -44,7 +48,8 @@ export async function startFakeAws(options: {
           res.end(JSON.stringify({ Type: "User", message: `Function not found: ${name}` }));
           return;
         }
-        const answer = await runOperation(options.client, op, JSON.parse(text || "null"));
+        const handler = (handlers[name] ??= createControlHandler(op, { client: options.client }));
+        const answer = await handler(JSON.parse(text || "null"), lambdaContext(name, 30_000));
         res.writeHead(200, { "content-type": "application/json", "x-amz-executed-version": "$LATEST" });
         res.end(JSON.stringify(answer));
         return;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { Context } from "aws-lambda";
+import { lambdaContext } from "../../src/local/lambdaContext.js";
 import { createControlHandler, createLogger, defineWorkflow, WorkflowStatus, type ControlHandler } from "../../src/index.js";
 import { OPERATIONS, type ControlResponse, type OperationName } from "../../src/control/operations.js";
 import type { LocalRuntime } from "../../src/local/index.js";
@@ -40,23 +40,6 @@ const workflows = [orderWorkflow, greetWorkflow, gated, failsUntilHealed];
 // Invoking the handlers as Lambda does: a JSON payload and a Context
 // ---------------------------------------------------------------------------
 
-function lambdaContext(operation: string, remainingMs = 30_000): Context {
-  const deadline = Date.now() + remainingMs;
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: `cairn-${operation}`,
-    functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:cairn-${operation}`,
-    memoryLimitInMB: "256",
-    awsRequestId: `req-${Math.random().toString(36).slice(2)}`,
-    logGroupName: `/aws/lambda/cairn-${operation}`,
-    logStreamName: "2026/01/01/[$LATEST]test",
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 let rt: LocalRuntime;
 let handlers: Record<OperationName, ControlHandler>;
@@ -64,7 +47,7 @@ let handlers: Record<OperationName, ControlHandler>;
 /** Invoke like Lambda: the payload goes through JSON, and so does the answer. */
 async function invoke(op: OperationName, payload: unknown, remainingMs?: number): Promise<ControlResponse<any>> {
   const event = payload === undefined ? undefined : JSON.parse(JSON.stringify(payload));
-  const response = await handlers[op](event, lambdaContext(op, remainingMs));
+  const response = await handlers[op](event, lambdaContext(`cairn-${op}`, remainingMs ?? 30_000));
   return JSON.parse(JSON.stringify(response));
 }
 
@@ -295,7 +278,7 @@ describe("control functions", () => {
       delete process.env.CAIRN_QUEUE_URL;
       try {
         const handler = createControlHandler("status", { logger: quiet });
-        const answer = await handler({ workflowId: "ctl-done-1" }, lambdaContext("status"));
+        const answer = await handler({ workflowId: "ctl-done-1" }, lambdaContext("cairn-status", 30_000));
         assert.equal(answer.ok, false);
         if (!answer.ok) {
           assert.equal(answer.error.code, "VALIDATION_ERROR");
