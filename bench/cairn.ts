@@ -81,7 +81,7 @@ export async function measureLatency(rt: LocalRuntime, stepCounts: number[], run
   }
 }
 
-async function runOne(rt: LocalRuntime, steps: number): Promise<{ intervals: number[]; wallMs: number }> {
+export async function runOne(rt: LocalRuntime, steps: number): Promise<{ intervals: number[]; wallMs: number }> {
   const handle = await rt.client.startWorkflow(emptySteps, { steps });
   await waitFinished(rt, undefined, [handle.workflowId]);
   const wf = (await rt.store.getWorkflow(handle.workflowId))!;

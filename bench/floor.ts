@@ -8,7 +8,7 @@ import {
   type Message,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { median, percentile, round } from "./metrics.js";
+import { round } from "./metrics.js";
 
 /**
  * The floor: only the AWS calls one step needs, with the raw SDK and no runtime
@@ -101,8 +101,8 @@ export class Floor {
     await Promise.all(Array.from({ length: loops }, loop));
   }
 
-  /** Per-step latency of one workflow at a time. */
-  async latency(steps: number, runs: number): Promise<{ median: number; p95: number }> {
+  /** Per-step latencies (ms) of one workflow at a time. */
+  async latency(steps: number, runs: number): Promise<number[]> {
     const samples: number[] = [];
     for (let r = 0; r < runs; r++) {
       let last = performance.now();
@@ -113,7 +113,7 @@ export class Floor {
         last = now;
       });
     }
-    return { median: round(median(samples)), p95: round(percentile(samples, 95)) };
+    return samples;
   }
 
   async throughput(concurrency: number, workflows: number, stepsEach: number): Promise<number> {
