@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     stepsPerSecond,
     floorStepsPerSecond,
     throughputRatioToFloor: Object.fromEntries(CONCURRENCY.map((c) => [c, round(stepsPerSecond[c]! / floorStepsPerSecond[c]!)])),
-    dbosPerStepMs,
+    dbosPerStepMs: dbosPerStepMs === null ? null : round(dbosPerStepMs),
     dbos,
     ratioToDbos: dbosPerStepMs ? round(perStepMs / dbosPerStepMs) : null,
     costPerMillionSteps: round(cost!.costPerMillionSteps, 3),
@@ -139,6 +139,8 @@ async function main(): Promise<void> {
   writeFileSync(path.join(dir, "latest.json"), json);
   if (!quick) writeFileSync(path.join(dir, `${startedAt.toISOString().slice(0, 10)}.json`), json);
 }
+
+const fmt = (n: number | undefined, digits = 2): string | number => (n === undefined ? "-" : round(n, digits));
 
 function table(rows: (string | number)[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? "").length)));
@@ -157,7 +159,7 @@ function print(r: Record<string, any>): void {
   out.push(
     table([
       ["steps/workflow", "cairn median", "cairn p95", "dbos median", "dbos p95", "samples"],
-      ...STEP_COUNTS.map((n) => [n, lat[n]!.median, lat[n]!.p95, dbosLat?.[n]?.median ?? "-", dbosLat?.[n]?.p95 ?? "-", lat[n]!.samples]),
+      ...STEP_COUNTS.map((n) => [n, lat[n]!.median, lat[n]!.p95, fmt(dbosLat?.[n]?.median), fmt(dbosLat?.[n]?.p95), lat[n]!.samples]),
     ]),
   );
   out.push(`floor (raw SDK: receive, query, transact, send, delete): ${r.floorPerStepMs} ms median, ${r.floorPerStepP95Ms} ms p95`);
@@ -172,7 +174,7 @@ function print(r: Record<string, any>): void {
   out.push(
     table([
       ["concurrency", "cairn", "floor", "cairn/floor", "dbos"],
-      ...CONCURRENCY.map((c) => [c, r.stepsPerSecond[c], r.floorStepsPerSecond[c], r.throughputRatioToFloor[c], dbosTp?.[c] ?? "-"]),
+      ...CONCURRENCY.map((c) => [c, r.stepsPerSecond[c], r.floorStepsPerSecond[c], r.throughputRatioToFloor[c], fmt(dbosTp?.[c], 1)]),
     ]),
   );
   out.push("(cairn, floor: worker invocations/poll loops at once; dbos: workflows in flight)");
