@@ -121,7 +121,7 @@ export class CairnWorkflows extends Construct {
         entry: cairnEntry(`control/${operation}`),
         timeout: settings.controlTimeout,
         memorySize: settings.controlMemorySize,
-        environment,
+        environment: operation === "start" && settings.workflowNames ? { ...environment, [ENV.workflowNames]: settings.workflowNames.join(",") } : environment,
         description: `Cairn control operation "${operation}"`,
       });
       this.grantTable(fn, access.table, access.indexes);

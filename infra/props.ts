@@ -124,6 +124,13 @@ export interface CairnWorkflowsProps {
    */
   readonly depsLockFilePath?: string;
   /**
+   * The names of the workflows your worker registers. The start function then
+   * refuses any other name with UNKNOWN_WORKFLOW, instead of creating a workflow
+   * that no worker can run.
+   * @default - any name is accepted (the worker dead-letters an unknown one)
+   */
+  readonly workflowNames?: string[];
+  /**
    * Prefix of the stack outputs' names (TableName, QueueUrl, StartFunctionName, ...);
    * set it when a stack holds more than one CairnWorkflows.
    * @default "" (outputs named exactly TableName, QueueUrl, ...)
@@ -133,9 +140,9 @@ export interface CairnWorkflowsProps {
 
 /** The props with every default applied, after validation. */
 export type ResolvedProps = Required<
-  Omit<CairnWorkflowsProps, "maxBatchingWindow" | "encryptionKey" | "bundling" | "depsLockFilePath" | "workerEnvironment" | "alarmActions">
+  Omit<CairnWorkflowsProps, "maxBatchingWindow" | "encryptionKey" | "bundling" | "depsLockFilePath" | "workerEnvironment" | "alarmActions" | "workflowNames">
 > &
-  Pick<CairnWorkflowsProps, "maxBatchingWindow" | "encryptionKey" | "bundling" | "depsLockFilePath"> & {
+  Pick<CairnWorkflowsProps, "maxBatchingWindow" | "encryptionKey" | "bundling" | "depsLockFilePath" | "workflowNames"> & {
     workerEnvironment: Record<string, string>;
     alarmActions: IAlarmAction[];
   };
@@ -175,6 +182,7 @@ export function resolveProps(props: CairnWorkflowsProps): ResolvedProps {
     ...(props.encryptionKey !== undefined ? { encryptionKey: props.encryptionKey } : {}),
     ...(props.bundling !== undefined ? { bundling: props.bundling } : {}),
     ...(props.depsLockFilePath !== undefined ? { depsLockFilePath: props.depsLockFilePath } : {}),
+    ...(props.workflowNames !== undefined ? { workflowNames: [...props.workflowNames] } : {}),
   };
   const r = resolved;
 
@@ -198,6 +206,9 @@ export function resolveProps(props: CairnWorkflowsProps): ResolvedProps {
   integerBetween(problems, "maxConcurrency", r.maxConcurrency, CAIRN_LIMITS.minMaxConcurrency, CAIRN_LIMITS.maxMaxConcurrency);
   integerBetween(problems, "maxReceiveCount", r.maxReceiveCount, 1, CAIRN_LIMITS.maxReceiveCount);
   integerBetween(problems, "retentionDays", r.retentionDays, 1, 36_500);
+  if (r.workflowNames !== undefined && (!Array.isArray(r.workflowNames) || r.workflowNames.some((n) => typeof n !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(n)))) {
+    problems.push(`workflowNames must be workflow names (letters, digits, "_", ".", ":" or "-"), got ${JSON.stringify(r.workflowNames)}`);
+  }
   integerBetween(problems, "workerErrorsAlarmThreshold", r.workerErrorsAlarmThreshold, 1, Number.MAX_SAFE_INTEGER);
   durationBetween(problems, "oldestMessageAgeAlarmThreshold", r.oldestMessageAgeAlarmThreshold, 1, Number.MAX_SAFE_INTEGER);
   if (r.visibilityTimeout === undefined && r.workerTimeout instanceof Duration) {

@@ -7,6 +7,8 @@ export const ENV = {
   deadLetterQueueUrl: "CAIRN_DLQ_URL",
   visibilityTimeoutSeconds: "CAIRN_VISIBILITY_TIMEOUT_SECONDS",
   retentionDays: "CAIRN_RETENTION_DAYS",
+  /** Comma-separated names the worker runs: the start function refuses others. */
+  workflowNames: "CAIRN_WORKFLOW_NAMES",
 } as const;
 
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {

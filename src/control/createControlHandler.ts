@@ -1,5 +1,6 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
+import { ENV } from "../config.js";
 import { WorkflowClient } from "../client/WorkflowClient.js";
 import { UnknownWorkflowError } from "../errors.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
@@ -14,7 +15,7 @@ export interface ControlHandlerOptions {
    * The workflows the worker runs (definitions or names). When given, `start`
    * refuses any other name with UNKNOWN_WORKFLOW instead of creating a workflow
    * the worker cannot run.
-   * @default - any name is accepted (the worker fails an unknown one)
+   * @default - the names in $CAIRN_WORKFLOW_NAMES (comma-separated); without it any name is accepted (the worker fails an unknown one)
    */
   workflows?: Iterable<WorkflowDefinition<any, any> | string>;
   /**
@@ -64,7 +65,9 @@ export function createControlHandler(operation: OperationName, options: ControlH
   const bufferMs = options.deadlineBufferMs ?? DEFAULT_DEADLINE_BUFFER_MS;
   // Created lazily: a missing environment variable becomes an answer, not a failed cold start.
   let client = options.client;
-  const known = options.workflows ? new Set([...options.workflows].map((w) => (typeof w === "string" ? w : w.name))) : undefined;
+  const fromEnv = process.env[ENV.workflowNames]?.split(",").map((n) => n.trim()).filter(Boolean);
+  const names = options.workflows ? [...options.workflows].map((w) => (typeof w === "string" ? w : w.name)) : fromEnv;
+  const known = names?.length ? new Set(names) : undefined;
 
   const handle = async (event: unknown, context: Context): Promise<ControlResponse> => {
     client ??= WorkflowClient.fromEnv();

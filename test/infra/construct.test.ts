@@ -98,6 +98,7 @@ before(() => {
     encryptionKey: key,
     alarmActions: [new cloudwatchActions.SnsAction(topic)],
     workerEnvironment: { PAYMENTS_URL: "https://payments.example" },
+    workflowNames: ["order", "refund"],
     outputPrefix: "Orders",
   });
   const template = Template.fromStack(stack);
@@ -259,6 +260,14 @@ describe("CairnWorkflows", () => {
         FunctionResponseTypes: ["ReportBatchItemFailures"],
       });
       main.template.resourceCountIs("AWS::Lambda::EventSourceMapping", 2);
+    });
+
+    it("tells the start function the workflow names it may start, when given", () => {
+      const startOf = (b: Built) => b.json.Resources[logicalId(b.stack, b.cairn.controlFunctions.start)].Properties.Environment.Variables;
+      assert.equal(startOf(variant).CAIRN_WORKFLOW_NAMES, "order,refund");
+      assert.equal(startOf(main).CAIRN_WORKFLOW_NAMES, undefined);
+      const statusOf = variant.json.Resources[logicalId(variant.stack, variant.cairn.controlFunctions.status)].Properties.Environment.Variables;
+      assert.equal(statusOf.CAIRN_WORKFLOW_NAMES, undefined);
     });
 
     it("builds one control function per operation", () => {

@@ -272,6 +272,33 @@ describe("control functions", () => {
       assert.deepEqual(await snapshot(), before);
     });
 
+    it("refuses to start a workflow whose name is not in CAIRN_WORKFLOW_NAMES, as deployed", async () => {
+      // Prepare: the start function as the construct configures it with workflowNames.
+      process.env.CAIRN_WORKFLOW_NAMES = "greet, order";
+      let handler: ControlHandler;
+      try {
+        handler = createControlHandler("start", { client: rt.client, logger: quiet });
+      } finally {
+        delete process.env.CAIRN_WORKFLOW_NAMES;
+      }
+      const before = await snapshot();
+
+      // Act
+      const refused = await handler({ workflowName: "gret", workflowId: "ctl-typo-1" }, lambdaContext("cairn-start", 30_000));
+      const accepted = await handler({ workflowName: "greet", workflowId: "ctl-names-1", input: { name: "Ada" } }, lambdaContext("cairn-start", 30_000));
+
+      // Assess
+      assert.equal(refused.ok, false);
+      if (!refused.ok) {
+        assert.equal(refused.error.code, "UNKNOWN_WORKFLOW");
+        assert.match(refused.error.message, /"gret"/);
+      }
+      assert.equal(accepted.ok, true);
+      await ok("result", { workflowId: "ctl-names-1", timeoutMs: 20_000 });
+      assert.equal(Object.keys(await snapshot()).includes("ctl-typo-1"), false);
+      assert.equal(Object.keys(before).includes("ctl-typo-1"), false);
+    });
+
     it("answers with an error, never a throw, when the function's environment is missing", async () => {
       const saved = { table: process.env.CAIRN_TABLE_NAME, queue: process.env.CAIRN_QUEUE_URL };
       delete process.env.CAIRN_TABLE_NAME;
