@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
-import type { Context, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { createWorker, defineWorkflow, WorkflowStatus } from "../../src/index.js";
 import type { LocalRuntime } from "../../src/local/index.js";
+import { lambdaContext } from "../../src/local/lambdaContext.js";
 import { StepProbe, startTestRuntime, waitFor } from "../helpers/runtime.js";
 import { assertRecordedOnce, quietLogger } from "./helpers.js";
 
@@ -26,10 +27,6 @@ const slowMiddle = defineWorkflow("faults.duplicates", async (ctx, input: { n: n
   });
 });
 
-function lambdaContext(timeoutMs = 30_000): Context {
-  const deadline = Date.now() + timeoutMs;
-  return { getRemainingTimeInMillis: () => deadline - Date.now(), functionName: "test-worker", awsRequestId: "test" } as unknown as Context;
-}
 
 describe("a message delivered more than once", () => {
   describe("to two workers at the same time (same SQS message)", () => {
@@ -67,14 +64,14 @@ describe("a message delivered more than once", () => {
       const id = "dup-concurrent";
       await rt.client.startWorkflow(slowMiddle, { n: 1 }, { workflowId: id });
       const first = await receive();
-      assert.deepEqual(await handler({ Records: [first] }, lambdaContext()), { batchItemFailures: [] });
+      assert.deepEqual(await handler({ Records: [first] }, lambdaContext("test-worker", 30_000)), { batchItemFailures: [] });
       await first.delete();
 
       // Act: the message for step 2 reaches two workers at once (SQS delivers at least once).
       const second = await receive();
       const [one, two] = await Promise.all([
-        handler({ Records: [second] }, lambdaContext()),
-        handler({ Records: [{ ...second, receiptHandle: `${second.receiptHandle}-again` }] }, lambdaContext()),
+        handler({ Records: [second] }, lambdaContext("test-worker", 30_000)),
+        handler({ Records: [{ ...second, receiptHandle: `${second.receiptHandle}-again` }] }, lambdaContext("test-worker", 30_000)),
       ]);
       const acknowledged = [one, two].filter((r) => r.batchItemFailures.length === 0).length;
       assert.ok(acknowledged >= 1, "at least one delivery is acknowledged");
@@ -85,7 +82,7 @@ describe("a message delivered more than once", () => {
       while ((await rt.client.getWorkflowStatus(id)).status !== WorkflowStatus.SUCCESS) {
         assert.ok(Date.now() < deadline, `workflow ${id} did not finish: ${JSON.stringify(await rt.client.getWorkflowStatus(id))}`);
         const next = await receive();
-        const out = await handler({ Records: [next] }, lambdaContext());
+        const out = await handler({ Records: [next] }, lambdaContext("test-worker", 30_000));
         if (out.batchItemFailures.length === 0) await next.delete();
       }
 
