@@ -51,34 +51,32 @@ export function startBenchRuntime(concurrency: number): Promise<LocalRuntime> {
 
 /** Workflows run one at a time; per-step latency from the records' own timestamps. */
 export async function measureLatency(rt: LocalRuntime, stepCounts: number[], runsFor: (steps: number) => number): Promise<LatencyResult> {
-  {
-    const perStep: LatencyResult["perStep"] = {};
-    const perWorkflowStepMs: LatencyResult["perWorkflowStepMs"] = {};
-    const byIndex = new Map<number, number[]>();
-    // Warm up the JIT and the emulators.
-    await runOne(rt, 5);
-    for (const steps of stepCounts) {
-      const samples: number[] = [];
-      const walls: number[] = [];
-      for (let r = 0; r < runsFor(steps); r++) {
-        const { intervals, wallMs } = await runOne(rt, steps);
-        samples.push(...intervals);
-        walls.push(wallMs / steps);
-        intervals.forEach((ms, i) => byIndex.set(i + 1, [...(byIndex.get(i + 1) ?? []), ms]));
-      }
-      perStep[steps] = { median: round(median(samples)), p95: round(percentile(samples, 95)), samples: samples.length };
-      perWorkflowStepMs[steps] = round(median(walls));
+  const perStep: LatencyResult["perStep"] = {};
+  const perWorkflowStepMs: LatencyResult["perWorkflowStepMs"] = {};
+  const byIndex = new Map<number, number[]>();
+  // Warm up the JIT and the emulators.
+  await runOne(rt, 5);
+  for (const steps of stepCounts) {
+    const samples: number[] = [];
+    const walls: number[] = [];
+    for (let r = 0; r < runsFor(steps); r++) {
+      const { intervals, wallMs } = await runOne(rt, steps);
+      samples.push(...intervals);
+      walls.push(wallMs / steps);
+      intervals.forEach((ms, i) => byIndex.set(i + 1, [...(byIndex.get(i + 1) ?? []), ms]));
     }
-    const longest = Math.max(...stepCounts);
-    const bucket = Math.max(1, Math.round(longest / 10));
-    const growth: LatencyResult["growth"] = [];
-    for (let from = 1; from <= longest; from += bucket) {
-      const values: number[] = [];
-      for (let i = from; i < from + bucket; i++) values.push(...(byIndex.get(i) ?? []));
-      if (values.length) growth.push({ fromStep: from, toStep: Math.min(longest, from + bucket - 1), medianMs: round(median(values)) });
-    }
-    return { perStep, perWorkflowStepMs, growth };
+    perStep[steps] = { median: round(median(samples)), p95: round(percentile(samples, 95)), samples: samples.length };
+    perWorkflowStepMs[steps] = round(median(walls));
   }
+  const longest = Math.max(...stepCounts);
+  const bucket = Math.max(1, Math.round(longest / 10));
+  const growth: LatencyResult["growth"] = [];
+  for (let from = 1; from <= longest; from += bucket) {
+    const values: number[] = [];
+    for (let i = from; i < from + bucket; i++) values.push(...(byIndex.get(i) ?? []));
+    if (values.length) growth.push({ fromStep: from, toStep: Math.min(longest, from + bucket - 1), medianMs: round(median(values)) });
+  }
+  return { perStep, perWorkflowStepMs, growth };
 }
 
 export async function runOne(rt: LocalRuntime, steps: number): Promise<{ intervals: number[]; wallMs: number }> {
@@ -103,32 +101,30 @@ export async function measureThroughput(
   withMeter = false,
 ): Promise<{ stepsPerSecond: number; cost?: CostSample }> {
   const meter = withMeter ? new RequestMeter() : undefined;
-  {
-    meter?.attachDynamo(rt.dynamodb);
-    meter?.attachSqs(rt.sqs);
-    await runOne(rt, 3);
-    meter?.reset();
-    const before = { ...rt.worker.stats };
-    const started = performance.now();
-    const ids = await Promise.all(
-      Array.from({ length: workflows }, async () => (await rt.client.startWorkflow(emptySteps, { steps: stepsEach })).workflowId),
-    );
-    await waitFinished(rt, meter, ids);
-    const seconds = (performance.now() - started) / 1000;
-    const steps = workflows * stepsEach;
-    const result: { stepsPerSecond: number; cost?: CostSample } = { stepsPerSecond: round(steps / seconds, 1) };
-    if (meter) {
-      // Let the last deletes land before reading the counters.
-      await sleep(300);
-      result.cost = {
-        steps,
-        requests: { ...meter.counts },
-        readUnits: meter.readUnits,
-        writeUnits: meter.writeUnits,
-        invocations: rt.worker.stats.invocations - before.invocations,
-        billedMs: rt.worker.stats.billedMs - before.billedMs,
-      };
-    }
-    return result;
+  meter?.attachDynamo(rt.dynamodb);
+  meter?.attachSqs(rt.sqs);
+  await runOne(rt, 3);
+  meter?.reset();
+  const before = { ...rt.worker.stats };
+  const started = performance.now();
+  const ids = await Promise.all(
+    Array.from({ length: workflows }, async () => (await rt.client.startWorkflow(emptySteps, { steps: stepsEach })).workflowId),
+  );
+  await waitFinished(rt, meter, ids);
+  const seconds = (performance.now() - started) / 1000;
+  const steps = workflows * stepsEach;
+  const result: { stepsPerSecond: number; cost?: CostSample } = { stepsPerSecond: round(steps / seconds, 1) };
+  if (meter) {
+    // Let the last deletes land before reading the counters.
+    await sleep(300);
+    result.cost = {
+      steps,
+      requests: { ...meter.counts },
+      readUnits: meter.readUnits,
+      writeUnits: meter.writeUnits,
+      invocations: rt.worker.stats.invocations - before.invocations,
+      billedMs: rt.worker.stats.billedMs - before.billedMs,
+    };
   }
+  return result;
 }
