@@ -86,9 +86,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         return { created: true };
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
-        const existing = await this.getWorkflow(workflow.workflowId);
-        if (existing) return { created: false, existing };
-        throw err;
+        return this.takenBy(workflow.workflowId, err);
       }
     }
     for (let i = 0; i < puts.length; i += MAX_TRANSACTION_ITEMS) {
@@ -103,12 +101,17 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         );
       } catch (err) {
         if (!cancellationCodes(err)?.includes("ConditionalCheckFailed")) throw err;
-        const existing = await this.getWorkflow(workflow.workflowId);
-        if (existing) return { created: false, existing };
-        throw err;
+        return this.takenBy(workflow.workflowId, err);
       }
     }
     return { created: true };
+  }
+
+  /** The workflow whose id a create found taken; `conflict` again if none is there. */
+  private async takenBy(workflowId: string, conflict: unknown): Promise<{ created: false; existing: WorkflowRecord }> {
+    const existing = await this.getWorkflow(workflowId);
+    if (!existing) throw conflict;
+    return { created: false, existing };
   }
 
   async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
@@ -206,78 +209,55 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     }
   }
 
-  async putStepIfAbsent(step: StepRecord): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new PutCommand({ TableName: this.tableName, Item: this.stepItem(step), ConditionExpression: "attribute_not_exists(pk)" }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+  putStepIfAbsent(step: StepRecord): Promise<boolean> {
+    return this.applies(new PutCommand({ TableName: this.tableName, Item: this.stepItem(step), ConditionExpression: "attribute_not_exists(pk)" }));
   }
 
-  async completeWorkflow(args: { workflowId: string; expectedVersion: number; completion: Completion; now: number }): Promise<boolean> {
-    try {
-      await this.doc.send(new UpdateCommand(this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now)));
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+  completeWorkflow(args: { workflowId: string; expectedVersion: number; completion: Completion; now: number }): Promise<boolean> {
+    return this.applies(new UpdateCommand(this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now)));
   }
 
-  async releaseClaim(args: { workflowId: string; token: string; retry?: { step: number; at: number }; now: number }): Promise<boolean> {
+  releaseClaim(args: { workflowId: string; token: string; retry?: { step: number; at: number }; now: number }): Promise<boolean> {
     const retry = args.retry ? ", retryStep = :rs, retryAt = :ra" : "";
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: workflowKey(args.workflowId),
-          ConditionExpression: "running.#token = :token",
-          UpdateExpression: `SET updatedAt = :now, version = version + :one${retry} REMOVE running`,
-          ExpressionAttributeNames: { "#token": "token" },
-          ExpressionAttributeValues: {
-            ":token": args.token,
-            ":now": args.now,
-            ":one": 1,
-            ...(args.retry ? { ":rs": args.retry.step, ":ra": args.retry.at } : {}),
-          },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    return this.applies(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: workflowKey(args.workflowId),
+        ConditionExpression: "running.#token = :token",
+        UpdateExpression: `SET updatedAt = :now, version = version + :one${retry} REMOVE running`,
+        ExpressionAttributeNames: { "#token": "token" },
+        ExpressionAttributeValues: {
+          ":token": args.token,
+          ":now": args.now,
+          ":one": 1,
+          ...(args.retry ? { ":rs": args.retry.step, ":ra": args.retry.at } : {}),
+        },
+      }),
+    );
   }
 
   async cancelWorkflow(workflowId: string, now: number): Promise<WorkflowRecord | undefined> {
     const allowed = statusList("c", CANCELLABLE_STATUSES);
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: workflowKey(workflowId),
-          ConditionExpression: `#status IN (${allowed.names})`,
-          UpdateExpression:
-            "SET #status = :cancelled, gsiStatus = :cancelled, cancelRequested = :true, updatedAt = :now, version = version + :one" +
-            this.expirySet(),
-          ExpressionAttributeNames: { "#status": "status" },
-          ExpressionAttributeValues: {
-            ...allowed.values,
-            ":cancelled": WorkflowStatus.CANCELLED,
-            ":true": true,
-            ":now": now,
-            ":one": 1,
-            ...this.expiryValue(now),
-          },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-    }
+    // A workflow that is not cancellable is left as it is; either way, answer with it as it now is.
+    await this.applies(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: workflowKey(workflowId),
+        ConditionExpression: `#status IN (${allowed.names})`,
+        UpdateExpression:
+          "SET #status = :cancelled, gsiStatus = :cancelled, cancelRequested = :true, updatedAt = :now, version = version + :one" +
+          this.expirySet(),
+        ExpressionAttributeNames: { "#status": "status" },
+        ExpressionAttributeValues: {
+          ...allowed.values,
+          ":cancelled": WorkflowStatus.CANCELLED,
+          ":true": true,
+          ":now": now,
+          ":one": 1,
+          ...this.expiryValue(now),
+        },
+      }),
+    );
     return this.getWorkflow(workflowId);
   }
 
@@ -333,42 +313,44 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
   }
 
   async recordFailure(args: { workflowId: string; generation: number; error: string }): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: workflowKey(args.workflowId),
-          ConditionExpression: "generation = :g",
-          UpdateExpression: "SET lastFailure = :e",
-          ExpressionAttributeValues: { ":g": args.generation, ":e": args.error.slice(0, 2_000) },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-    }
+    // A newer generation has its own failures to note: skip it then.
+    await this.applies(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: workflowKey(args.workflowId),
+        ConditionExpression: "generation = :g",
+        UpdateExpression: "SET lastFailure = :e",
+        ExpressionAttributeValues: { ":g": args.generation, ":e": args.error.slice(0, 2_000) },
+      }),
+    );
   }
 
-  async markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean> {
+  markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean> {
+    return this.applies(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: workflowKey(args.workflowId),
+        ConditionExpression: "generation = :g AND #status IN (:enqueued, :pending)",
+        UpdateExpression:
+          "SET #status = :exceeded, gsiStatus = :exceeded, recoveryReason = :reason, updatedAt = :now, version = version + :one REMOVE running",
+        ExpressionAttributeNames: { "#status": "status" },
+        ExpressionAttributeValues: {
+          ":g": args.generation,
+          ":enqueued": WorkflowStatus.ENQUEUED,
+          ":pending": WorkflowStatus.PENDING,
+          ":exceeded": WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+          ":reason": args.reason,
+          ":now": args.now,
+          ":one": 1,
+        },
+      }),
+    );
+  }
+
+  /** Send a conditional write: true if it applied, false if its condition failed. */
+  private async applies(command: PutCommand | UpdateCommand): Promise<boolean> {
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: workflowKey(args.workflowId),
-          ConditionExpression: "generation = :g AND #status IN (:enqueued, :pending)",
-          UpdateExpression:
-            "SET #status = :exceeded, gsiStatus = :exceeded, recoveryReason = :reason, updatedAt = :now, version = version + :one REMOVE running",
-          ExpressionAttributeNames: { "#status": "status" },
-          ExpressionAttributeValues: {
-            ":g": args.generation,
-            ":enqueued": WorkflowStatus.ENQUEUED,
-            ":pending": WorkflowStatus.PENDING,
-            ":exceeded": WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
-            ":reason": args.reason,
-            ":now": args.now,
-            ":one": 1,
-          },
-        }),
-      );
+      await (command instanceof PutCommand ? this.doc.send(command) : this.doc.send(command));
       return true;
     } catch (err) {
       if (isConditionFailure(err)) return false;

@@ -1,9 +1,8 @@
-import middy from "@middy/core";
-import sqsPartialBatchFailure from "@middy/sqs-partial-batch-failure";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { MalformedMessageError } from "../errors.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
 import { decodeMessage } from "../queue/messages.js";
+import { sqsBatchHandler } from "./sqsBatchHandler.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 
@@ -48,10 +47,8 @@ export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) 
       generation: message.generation,
     });
   };
-  return middy<SQSEvent, SQSBatchResponse>()
-    .use(sqsPartialBatchFailure({ logger: (reason: unknown) => log.error("dead letter not handled", { error: reason }) }))
-    .handler((async (event: SQSEvent, _context: Context) => Promise.allSettled(event.Records.map(handleRecord))) as never) as unknown as (
-    event: SQSEvent,
-    context: Context,
-  ) => Promise<SQSBatchResponse>;
+  return sqsBatchHandler(
+    async (event) => Promise.allSettled(event.Records.map(handleRecord)),
+    (reason, record) => log.error("dead letter not handled", { messageId: record.messageId, error: reason }),
+  );
 }

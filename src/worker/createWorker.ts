@@ -1,6 +1,4 @@
-import middy from "@middy/core";
-import sqsPartialBatchFailure from "@middy/sqs-partial-batch-failure";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import { DEADLINE_BUFFER_MS } from "../constants.js";
 import { ENV, optionalNumberEnv, requireEnv } from "../config.js";
 import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
@@ -10,6 +8,7 @@ import type { WorkflowStore } from "../store/WorkflowStore.js";
 import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
 import { decodeMessage } from "../queue/messages.js";
 import { Outbox } from "./Outbox.js";
+import { sqsBatchHandler, type SqsBatchHandler } from "./sqsBatchHandler.js";
 import { processMessage, type ProcessOutcome, type WorkerDeps } from "./processMessage.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
 
@@ -26,7 +25,7 @@ export interface WorkerOptions {
   onOutcome?: (outcome: ProcessOutcome, record: SQSRecord) => void;
 }
 
-export type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+export type WorkerHandler = SqsBatchHandler;
 
 /** Build the worker deps, defaulting to the DynamoDB table and SQS queue named by the environment. */
 export function workerDeps(options: Omit<WorkerOptions, "logger" | "onOutcome">): WorkerDeps {
@@ -85,12 +84,7 @@ export function createWorker(options: WorkerOptions): WorkerHandler {
       return result;
     });
   };
-  return middy<SQSEvent, SQSBatchResponse>()
-    .use(
-      sqsPartialBatchFailure({
-        logger: (reason: unknown, record: SQSRecord) =>
-          log.error("message failed; SQS will deliver it again", { messageId: record.messageId, error: reason }),
-      }),
-    )
-    .handler(handle as never) as unknown as WorkerHandler;
+  return sqsBatchHandler(handle, (reason, record) =>
+    log.error("message failed; SQS will deliver it again", { messageId: record.messageId, error: reason }),
+  );
 }

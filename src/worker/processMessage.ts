@@ -62,7 +62,7 @@ export async function processMessage(deps: WorkerDeps, delivery: Delivery, deadl
   let state: WorkflowState | undefined;
   if (message.op?.kind === "step") {
     const t = now();
-    const claim = { step: message.step, name: message.op.name, token: delivery.messageId, until: deadline, startedAt: t, attempt: 0, generation: message.generation };
+    const claim = claimFor(delivery, deadline, message.step, message.op.name, message.generation, t);
     [eager, state] = await Promise.all([
       deps.store.claimStepEagerly({ workflowId: message.workflowId, generation: message.generation, claim, now: t }),
       deps.store.loadState(message.workflowId),
@@ -108,7 +108,7 @@ async function advance(
   const lastRecorded = state.steps.reduce((max, s) => Math.max(max, s.functionId), 0);
   if (message.step <= lastRecorded) {
     // An early claim on a recorded step is dead already (see liveClaim).
-    await ensureContinuation(deps, wf, state.steps, message, lastRecorded);
+    await ensureContinuation(deps, wf, state.steps, message, lastRecorded, now());
     return "duplicate";
   }
   if (message.step !== lastRecorded + 1) return giveBack("stale");
@@ -146,11 +146,7 @@ async function advance(
     let claimed = eager;
     if (!claimed) {
       const at = now();
-      claimed = await deps.store.claimStep(
-        wf,
-        { step: call.functionId, name: call.name, token: delivery.messageId, until: deadline, startedAt: at, attempt: 0, generation: wf.generation },
-        at,
-      );
+      claimed = await deps.store.claimStep(wf, claimFor(delivery, deadline, call.functionId, call.name, wf.generation, at), at);
       if (!claimed) return { type: "suspend" };
     }
     claimedVersion = claimed.version;
@@ -255,6 +251,11 @@ async function record(
   return result === "stepExists" ? "duplicate" : "advanced";
 }
 
+/** This delivery's claim on a step: held until the invocation's deadline (the store counts the attempt). */
+function claimFor(delivery: Delivery, deadline: number, step: number, name: string, generation: number, at: number): RunningClaim {
+  return { step, name, token: delivery.messageId, until: deadline, startedAt: at, attempt: 0, generation };
+}
+
 /** The claim on the workflow if a worker may still be running its step (not yet recorded, lease not over). */
 export function liveClaim(wf: WorkflowRecord, steps: readonly StepRecord[], now: number): RunningClaim | undefined {
   const claim = wf.running;
@@ -273,8 +274,9 @@ async function ensureContinuation(
   steps: readonly StepRecord[],
   message: WorkMessage,
   lastRecorded: number,
+  now: number,
 ): Promise<void> {
-  if (message.step !== lastRecorded || liveClaim(wf, steps, Date.now())) return;
+  if (message.step !== lastRecorded || liveClaim(wf, steps, now)) return;
   const last = steps.find((s) => s.functionId === lastRecorded);
   await deps.queue.send([
     {
