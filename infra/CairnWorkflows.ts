@@ -1,10 +1,9 @@
-import { CfnOutput, Duration } from "aws-cdk-lib";
+import { CfnOutput, Duration, Names } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as sqs from "aws-cdk-lib/aws-sqs";
@@ -15,19 +14,12 @@ import { fileURLToPath } from "node:url";
 import { ENV } from "../src/config.js";
 import { OPERATIONS, type OperationName } from "../src/control/operations.js";
 import { tableDefinition, TTL_ATTRIBUTE } from "../src/store/tableSchema.js";
-import {
-  DEAD_LETTER_TABLE_ACTIONS,
-  KEY_DECRYPT_ACTIONS,
-  KEY_ENCRYPT_ACTIONS,
-  OPERATION_ACCESS,
-  WORKER_QUEUE_ACTIONS,
-  WORKER_TABLE_ACTIONS,
-} from "./access.js";
+import { FUNCTION_ACCESS, isReadOnly, isTableWrite, KEY_DECRYPT_ACTIONS, KEY_ENCRYPT_ACTIONS, type FunctionAccess } from "./access.js";
 import { CAIRN_DEFAULTS } from "./defaults.js";
 import { resolveProps, type CairnWorkflowsProps, type ResolvedProps } from "./props.js";
 
 /** The control operations that only read; `grantRead` lets a principal invoke these. */
-export const READ_OPERATIONS: readonly OperationName[] = OPERATIONS.filter((op) => !OPERATION_ACCESS[op].table.some(isWriteAction));
+export const READ_OPERATIONS: readonly OperationName[] = OPERATIONS.filter((op) => isReadOnly(FUNCTION_ACCESS[op]));
 
 export interface CairnAlarms {
   /** Messages wait on the dead-letter queue (its handler is failing). */
@@ -69,7 +61,11 @@ export class CairnWorkflows extends Construct {
     if (settings.encryptionKey) this.encryptionKey = settings.encryptionKey;
 
     this.table = this.createTable();
-    this.deadLetterQueue = this.createQueue("DeadLetterQueue", { retentionPeriod: CAIRN_DEFAULTS.deadLetterRetention });
+    this.deadLetterQueue = this.createQueue("DeadLetterQueue", {
+      retentionPeriod: CAIRN_DEFAULTS.deadLetterRetention,
+      // The dead-letter handler consumes it: AWS's advice for an SQS event source applies here too.
+      visibilityTimeout: Duration.seconds(CAIRN_DEFAULTS.deadLetterTimeout.toSeconds() * CAIRN_DEFAULTS.visibilityTimeoutFactor),
+    });
     this.queue = this.createQueue("WorkQueue", {
       visibilityTimeout: settings.visibilityTimeout,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
@@ -93,16 +89,12 @@ export class CairnWorkflows extends Construct {
       environment: { ...settings.workerEnvironment, ...environment },
       description: "Cairn step worker: runs one workflow step per SQS message",
     });
-    this.worker.addEventSource(
-      new SqsEventSource(this.queue, {
-        batchSize: settings.batchSize,
-        maxConcurrency: settings.maxConcurrency,
-        reportBatchItemFailures: true,
-        ...(settings.maxBatchingWindow ? { maxBatchingWindow: settings.maxBatchingWindow } : {}),
-      }),
-    );
-    this.grantTable(this.worker, WORKER_TABLE_ACTIONS, false);
-    this.grantQueue(this.worker, WORKER_QUEUE_ACTIONS);
+    this.addQueueEventSource(this.worker, this.queue, {
+      batchSize: settings.batchSize,
+      maxConcurrency: settings.maxConcurrency,
+      ...(settings.maxBatchingWindow ? { maxBatchingWindow: settings.maxBatchingWindow } : {}),
+    });
+    this.grantAccess(this.worker, FUNCTION_ACCESS.worker);
 
     this.deadLetterHandler = this.createFunction("DeadLetterHandler", {
       entry: cairnEntry("deadLetters"),
@@ -111,12 +103,11 @@ export class CairnWorkflows extends Construct {
       environment,
       description: "Cairn dead-letter handler: marks workflows MAX_RECOVERY_ATTEMPTS_EXCEEDED",
     });
-    this.deadLetterHandler.addEventSource(new SqsEventSource(this.deadLetterQueue, { batchSize: 10, reportBatchItemFailures: true }));
-    this.grantTable(this.deadLetterHandler, DEAD_LETTER_TABLE_ACTIONS, false);
+    this.addQueueEventSource(this.deadLetterHandler, this.deadLetterQueue, { batchSize: 10 });
+    this.grantAccess(this.deadLetterHandler, FUNCTION_ACCESS.deadLetterHandler);
 
     const controlFunctions = {} as Record<OperationName, nodejs.NodejsFunction>;
     for (const operation of OPERATIONS) {
-      const access = OPERATION_ACCESS[operation];
       const fn = this.createFunction(`${pascal(operation)}Function`, {
         entry: cairnEntry(`control/${operation}`),
         timeout: settings.controlTimeout,
@@ -124,8 +115,7 @@ export class CairnWorkflows extends Construct {
         environment: operation === "start" && settings.workflowNames ? { ...environment, [ENV.workflowNames]: settings.workflowNames.join(",") } : environment,
         description: `Cairn control operation "${operation}"`,
       });
-      this.grantTable(fn, access.table, access.indexes);
-      if (access.sendsWork) this.grantQueue(fn, ["sqs:SendMessage"]);
+      this.grantAccess(fn, FUNCTION_ACCESS[operation]);
       controlFunctions[operation] = fn;
     }
     this.controlFunctions = Object.freeze(controlFunctions);
@@ -246,22 +236,49 @@ export class CairnWorkflows extends Construct {
       // Some CommonJS dependencies call require(); give the ESM bundle one.
       banner: "import { createRequire as __cairnRequire } from 'node:module'; const require = __cairnRequire(import.meta.url);",
       ...this.settings.bundling,
+      // Class names survive minification: Cairn's errors are named after their class
+      // (`WorkflowNotFoundError` in a control answer, a recorded step error's name),
+      // and so are the user's error classes that the worker records.
+      keepNames: true,
       forceDockerBundling: false,
     };
   }
 
-  private grantTable(fn: lambda.IFunction, actions: readonly string[], indexes: boolean): void {
-    const def = tableDefinition("cairn");
-    const indexArns = indexes
-      ? (def.GlobalSecondaryIndexes ?? []).map((index) => `${this.table.tableArn}/index/${index.IndexName}`)
-      : [];
-    iam.Grant.addToPrincipal({ grantee: fn, actions: [...actions], resourceArns: [this.table.tableArn, ...indexArns] });
-    this.grantKey(fn, actions.some(isWriteAction));
+  /**
+   * The SQS event source of `fn`, with partial batch responses. Its mapping polls
+   * with the function's role; what that needs is granted with the rest of the
+   * function's access (FUNCTION_ACCESS), not the broader `grantConsumeMessages`.
+   */
+  private addQueueEventSource(
+    fn: lambda.Function,
+    queue: sqs.IQueue,
+    options: Pick<lambda.EventSourceMappingOptions, "batchSize" | "maxConcurrency" | "maxBatchingWindow">,
+  ): void {
+    // The id SqsEventSource would give it, so the mapping's logical id is unchanged.
+    fn.addEventSourceMapping(`SqsEventSource:${Names.nodeUniqueId(queue.node)}`, {
+      ...options,
+      eventSourceArn: queue.queueArn,
+      reportBatchItemFailures: true,
+    });
   }
 
-  private grantQueue(fn: lambda.IFunction, actions: readonly string[]): void {
-    iam.Grant.addToPrincipal({ grantee: fn, actions: [...actions], resourceArns: [this.queue.queueArn] });
-    if (actions.includes("sqs:SendMessage")) this.grantKey(fn, true);
+  /** Grant exactly the actions of `access` (infra/access.ts), each on its own resource, and the key uses they imply. */
+  private grantAccess(fn: lambda.IFunction, access: FunctionAccess): void {
+    const grant = (actions: readonly string[], resourceArns: string[]) => {
+      if (actions.length > 0) iam.Grant.addToPrincipal({ grantee: fn, actions: [...actions], resourceArns });
+    };
+    const indexArns = (tableDefinition("cairn").GlobalSecondaryIndexes ?? []).map((index) => `${this.table.tableArn}/index/${index.IndexName}`);
+    grant(access.table, [this.table.tableArn]);
+    grant(access.indexes, indexArns);
+    grant(access.workQueue, [this.queue.queueArn]);
+    grant(access.deadLetterQueue, [this.deadLetterQueue.queueArn]);
+
+    // A customer-managed key: encrypt to write the table or send a message, decrypt to read or consume.
+    const tableActions = [...access.table, ...access.indexes];
+    const queueActions = [...access.workQueue, ...access.deadLetterQueue];
+    const writes = tableActions.some(isTableWrite) || queueActions.includes("sqs:SendMessage");
+    if (writes) this.grantKey(fn, true);
+    else if (tableActions.length > 0 || queueActions.length > 0) this.grantKey(fn, false);
   }
 
   private grantKey(fn: lambda.IFunction, encrypt: boolean): void {
@@ -336,10 +353,6 @@ export class CairnWorkflows extends Construct {
       output(`${pascal(operation)}FunctionName`, this.controlFunctions[operation].functionName, `Cairn control function "${operation}"`);
     }
   }
-}
-
-function isWriteAction(action: string): boolean {
-  return !/^dynamodb:(Get|BatchGet|Query|Scan|Describe|ConditionCheck)/.test(action);
 }
 
 function pascal(name: string): string {

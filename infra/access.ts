@@ -1,57 +1,152 @@
 import type { OperationName } from "../src/control/operations.js";
 
 /**
- * What each Cairn function may do, in one reviewable place. Every action is
- * named (no wildcards) and every grant names its table, index or queue ARN.
+ * What each Cairn function may do, in one reviewable place: exactly the
+ * DynamoDB and SQS actions its code path makes, each on the resource it makes
+ * it on. Every action is named (no wildcards) and every grant names its table,
+ * index or queue ARN.
+ *
+ * How IAM authorizes the calls Cairn makes (Service Authorization Reference):
+ * - `TransactWriteItems` is authorized item by item, as `PutItem`, `UpdateItem`,
+ *   `DeleteItem` or `ConditionCheckItem`: there is no action of its own.
+ * - A query of a global secondary index is authorized on the index's ARN
+ *   (`<table ARN>/index/<name>`), not the table's.
+ * - `SendMessageBatch` is authorized as `sqs:SendMessage`, `DeleteMessageBatch`
+ *   as `sqs:DeleteMessage`.
+ * - An SQS event source mapping polls with the function's role: it needs
+ *   `ReceiveMessage`, `DeleteMessage` and `GetQueueAttributes` on its queue.
+ *
+ * When the code of a function starts making another call, add its action here
+ * (and to the expectations in test/infra/construct.test.ts); the deployed-bundle
+ * test (test/infra/bundles.test.ts) fails on any call a function's policy does not allow.
  */
 
-/** Reading a workflow and its steps, and listing through the indexes (which hold keys only, so listings fetch items with BatchGetItem). */
-export const TABLE_READ_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"] as const;
+export type TableAction =
+  | "dynamodb:Query"
+  | "dynamodb:GetItem"
+  | "dynamodb:BatchGetItem"
+  | "dynamodb:PutItem"
+  | "dynamodb:UpdateItem"
+  | "dynamodb:DeleteItem"
+  | "dynamodb:ConditionCheckItem";
 
-/** Guarded writes: create (Put), transitions (Update), and resume's removal of a failed step (Delete). */
-export const TABLE_WRITE_ACTIONS = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] as const;
+export type QueueAction =
+  | "sqs:SendMessage"
+  | "sqs:ChangeMessageVisibility"
+  | "sqs:ReceiveMessage"
+  | "sqs:DeleteMessage"
+  | "sqs:GetQueueAttributes";
+
+export interface FunctionAccess {
+  /** Actions on the table itself. */
+  readonly table: readonly TableAction[];
+  /** Actions on the listing indexes (each named by its ARN). */
+  readonly indexes: readonly TableAction[];
+  /** Actions on the work queue. */
+  readonly workQueue: readonly QueueAction[];
+  /** Actions on the dead-letter queue. */
+  readonly deadLetterQueue: readonly QueueAction[];
+}
+
+/** The calls of Lambda's SQS event source mapping, made with the role of the function it invokes. */
+export const EVENT_SOURCE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] as const satisfies readonly QueueAction[];
+
+/** The functions of a CairnWorkflows: the worker, the dead-letter handler and one per control operation. */
+export type CairnFunction = "worker" | "deadLetterHandler" | OperationName;
+
+const NONE = [] as const;
+
+/**
+ * Per function: the store and queue methods its code path calls, and the actions they make.
+ * (Control functions run `WorkflowClient` through src/control/operations.ts.)
+ */
+export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = {
+  /**
+   * processMessage: `loadState` (Query); `claimStep`, `claimStepEagerly`, `releaseClaim`,
+   * `completeWorkflow`, `recordFailure` (UpdateItem); `putStepIfAbsent` (PutItem) and
+   * `recordStep` (PutItem, or TransactWriteItems of Put + Update). Sends continuations,
+   * sleeps and retries (SendMessage / SendMessageBatch), extends a long step's
+   * visibility and backs off the records it fails (ChangeMessageVisibility / -Batch);
+   * its event source consumes the work queue.
+   */
+  worker: {
+    table: ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+    indexes: NONE,
+    workQueue: [...EVENT_SOURCE_ACTIONS, "sqs:ChangeMessageVisibility", "sqs:SendMessage"],
+    deadLetterQueue: NONE,
+  },
+  /**
+   * `loadState` to check the message is the one holding the workflow back (Query),
+   * `markRecoveryExceeded` (UpdateItem); its event source consumes the dead-letter
+   * queue, and a record it fails is backed off (ChangeMessageVisibilityBatch, see
+   * src/worker/failureBackoff.ts).
+   */
+  deadLetterHandler: {
+    table: ["dynamodb:Query", "dynamodb:UpdateItem"],
+    indexes: NONE,
+    workQueue: NONE,
+    deadLetterQueue: [...EVENT_SOURCE_ACTIONS, "sqs:ChangeMessageVisibility"],
+  },
+  /**
+   * `createWorkflow`: the record (PutItem; TransactWriteItems of Puts when the input is
+   * stored apart), then the partition settled (src/store/stepCopies.ts: a Query of its
+   * steps, and DeleteItem of steps an interrupted fork left under this id); an id already
+   * taken: `getWorkflow`, and `countSteps` before re-sending the first message (Query).
+   * The first message (SendMessage).
+   */
+  start: {
+    table: ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+    indexes: NONE,
+    workQueue: ["sqs:SendMessage"],
+    deadLetterQueue: NONE,
+  },
+  /** `getWorkflow` and `countSteps` (Query). */
+  status: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE },
+  /** `getWorkflow`, polled until the workflow finishes (Query). */
+  result: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE },
+  /** `cancelWorkflow` (UpdateItem, then Query); with `wait`, `getWorkflow` and `countSteps` (Query). Sends nothing: pending messages are dropped when they surface. */
+  cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE },
+  /**
+   * `loadState` (Query); `resumeWorkflow`: UpdateItem, or, when an ERROR workflow's failed
+   * step (and any after it) is dropped to run again, a Query of those steps and
+   * TransactWriteItems of Update + Deletes, or of a ConditionCheck of the workflow +
+   * Deletes for the steps past the first transaction. The message that restarts it (SendMessage).
+   */
+  resume: {
+    table: ["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+    indexes: NONE,
+    workQueue: ["sqs:SendMessage"],
+    deadLetterQueue: NONE,
+  },
+  /**
+   * `loadState` of the original and `getWorkflow` of the new id (Query); `createWorkflow`
+   * with the copied steps: TransactWriteItems of a ConditionCheck (the id is still free)
+   * + Puts of the copies, then the record as for start, then the partition settled
+   * (Query; PutItem of a copy a rival attempt overwrote, DeleteItem of a rival's leftovers).
+   * The first message (SendMessage).
+   */
+  fork: {
+    table: ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+    indexes: NONE,
+    workQueue: ["sqs:SendMessage"],
+    deadLetterQueue: NONE,
+  },
+  /** `listWorkflows`: a Query of one keys-only index, then BatchGetItem of the records on the table. */
+  list: { table: ["dynamodb:BatchGetItem"], indexes: ["dynamodb:Query"], workQueue: NONE, deadLetterQueue: NONE },
+  /** `getWorkflow` and `listSteps` (Query). */
+  steps: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE },
+};
+
+/** Whether a DynamoDB action changes items (and so needs a customer-managed key's encrypt actions). ConditionCheckItem only reads. */
+export function isTableWrite(action: TableAction): boolean {
+  return action === "dynamodb:PutItem" || action === "dynamodb:UpdateItem" || action === "dynamodb:DeleteItem";
+}
+
+/** Whether a function only reads: no table write, nothing sent. */
+export function isReadOnly(access: FunctionAccess): boolean {
+  return ![...access.table, ...access.indexes].some(isTableWrite) && access.workQueue.length === 0 && access.deadLetterQueue.length === 0;
+}
 
 /** Using a customer-managed key of the table or queues (named actions, no `kms:GenerateDataKey*`). */
 export const KEY_DECRYPT_ACTIONS = ["kms:Decrypt", "kms:DescribeKey"] as const;
 export const KEY_ENCRYPT_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"] as const;
-
-export interface OperationAccess {
-  /** Table actions on the table itself. */
-  readonly table: readonly string[];
-  /** Whether the operation queries the listing indexes. */
-  readonly indexes: boolean;
-  /** Whether it sends work messages (sqs:SendMessage on the work queue). */
-  readonly sendsWork: boolean;
-}
-
-const READ: OperationAccess = { table: TABLE_READ_ACTIONS, indexes: false, sendsWork: false };
-const WRITE = [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS];
-
-/**
- * The control functions' access. `status`, `result`, `list` and `steps` only
- * read; `start`, `resume` and `fork` write and enqueue the workflow's next
- * step; `cancel` writes but sends nothing (pending messages are dropped when
- * they surface).
- */
-export const OPERATION_ACCESS: Readonly<Record<OperationName, OperationAccess>> = {
-  status: READ,
-  result: READ,
-  steps: READ,
-  list: { ...READ, indexes: true },
-  start: { table: WRITE, indexes: false, sendsWork: true },
-  resume: { table: WRITE, indexes: false, sendsWork: true },
-  fork: { table: WRITE, indexes: false, sendsWork: true },
-  cancel: { table: WRITE, indexes: false, sendsWork: false },
-};
-
-/** The worker reads a workflow's state, claims and records steps, and completes workflows; it deletes nothing. */
-export const WORKER_TABLE_ACTIONS = [...TABLE_READ_ACTIONS, "dynamodb:PutItem", "dynamodb:UpdateItem"] as const;
-
-/** The worker enqueues continuations (sleeps, retries, next steps) and extends a long step's visibility. */
-export const WORKER_QUEUE_ACTIONS = ["sqs:SendMessage", "sqs:ChangeMessageVisibility"] as const;
-
-/**
- * The dead-letter handler reads the workflow's last failure (one query) and marks it
- * MAX_RECOVERY_ATTEMPTS_EXCEEDED with that reason (one conditional update).
- */
-export const DEAD_LETTER_TABLE_ACTIONS = ["dynamodb:Query", "dynamodb:UpdateItem"] as const;

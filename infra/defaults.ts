@@ -20,6 +20,7 @@ export const CAIRN_DEFAULTS = {
   removalPolicy: RemovalPolicy.RETAIN,
   controlTimeout: Duration.seconds(30),
   controlMemorySize: 256,
+  /** The dead-letter handler's timeout; the dead-letter queue's visibility timeout is `visibilityTimeoutFactor` times it. */
   deadLetterTimeout: Duration.seconds(30),
   logRetention: RetentionDays.ONE_MONTH,
   oldestMessageAgeAlarmThreshold: Duration.minutes(15),

@@ -113,8 +113,9 @@ export interface CairnWorkflowsProps {
    */
   readonly alarmActions?: IAlarmAction[];
   /**
-   * esbuild settings merged over Cairn's (ESM, minified, source maps, the AWS
-   * SDK from the runtime) for every function. Bundling never uses Docker.
+   * esbuild settings merged over Cairn's (ESM, minified with class and function
+   * names kept, source maps, the AWS SDK from the runtime) for every function.
+   * Bundling never uses Docker, and names are always kept.
    * @default - Cairn's settings
    */
   readonly bundling?: BundlingOptions;
@@ -232,6 +233,9 @@ export function resolveProps(props: CairnWorkflowsProps): ResolvedProps {
   }
   if (!/^[A-Za-z0-9]*$/.test(r.outputPrefix)) problems.push(`outputPrefix must be letters and digits only, got ${JSON.stringify(r.outputPrefix)}`);
   if (r.bundling?.forceDockerBundling) problems.push("bundling.forceDockerBundling is not supported: Cairn bundles with the local esbuild");
+  if (r.bundling?.keepNames === false) {
+    problems.push("bundling.keepNames cannot be turned off: Cairn's errors, and the error classes the worker records, are named after their classes");
+  }
 
   if (problems.length) throw new Error(`CairnWorkflows: invalid props:\n  - ${problems.join("\n  - ")}`);
   return resolved;

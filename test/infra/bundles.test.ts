@@ -1,0 +1,393 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { startFauxqs } from "fauxqs";
+import type { SQSEvent, SQSRecord } from "aws-lambda";
+import { WorkflowClient } from "../../src/client/WorkflowClient.js";
+import type { ControlResponse } from "../../src/control/operations.js";
+import { EventSourcePoller, startDynamoLocal, type DynamoLocal } from "../../src/local/index.js";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../src/local/localAws.js";
+import { SqsWorkQueue } from "../../src/queue/SqsWorkQueue.js";
+import { DynamoWorkflowStore } from "../../src/store/DynamoWorkflowStore.js";
+import { waitFor } from "../helpers/runtime.js";
+import { ApiRecorder, allows, type Permission } from "./deployed/ApiRecorder.js";
+import { FunctionHost } from "./deployed/FunctionHost.js";
+import { importsOf, resolveEnvironment, synthReferenceApp, type DeployedFunction, type ReferenceApp } from "./deployed/referenceApp.js";
+
+/**
+ * Deployed = tested. The reference app is synthesized exactly as `npm run synth`
+ * does (cdk.json's app, local esbuild), and the bundles in the cloud assembly,
+ * the files Lambda would load, are run with plain `node`, one process per
+ * function instance, with the environment the template gives each function
+ * (its table and queue references resolved to the emulators'). The work and
+ * dead-letter queues invoke the worker and dead-letter bundles through the
+ * embedded stack's event-source poller, in Lambda's event shape; the control
+ * bundles are invoked as the Invoke API would. Every AWS call a bundle makes
+ * goes through a recorder and is checked against that function's IAM policy in
+ * the template.
+ *
+ * Workflows are the reference app's examples (functions/workflows.ts): `flaky`
+ * for a failing step that is retried, `order` (its durable sleep) for cancel,
+ * resume and fork; and one it does not deploy, for the dead-letter path.
+ */
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const TABLE = "cairn-deployed";
+
+type Json = any;
+
+let dir: string;
+let app: ReferenceApp;
+let dynamo: DynamoLocal | undefined;
+let fauxqs: Awaited<ReturnType<typeof startFauxqs>> | undefined;
+let dynamodb: DynamoDBClient;
+let sqs: SQSClient;
+let queueUrl: string;
+let deadLetterQueueUrl: string;
+const hosts: Record<string, FunctionHost> = {};
+const recorders: Record<string, ApiRecorder> = {};
+const pollers: EventSourcePoller[] = [];
+const pollerClients: SQSClient[] = [];
+let started = 0;
+
+/** Invoke a control bundle (RequestResponse) with a payload, as `cairn` or an operator would. */
+async function control(operation: string, payload: unknown): Promise<ControlResponse> {
+  const host = hosts[operation];
+  if (!host) throw new Error(`no control function "${operation}" in the template`);
+  return host.invoke<ControlResponse>(payload);
+}
+
+function ok<T = Json>(response: ControlResponse): T {
+  assert.equal(response.ok, true, `expected success, got ${JSON.stringify(response)}`);
+  return (response as { result: T }).result;
+}
+
+function refused(response: ControlResponse, name: string, code: string): void {
+  assert.equal(response.ok, false, `expected a refusal, got ${JSON.stringify(response)}`);
+  const { error } = response as { error: { name: string; code: string } };
+  assert.deepEqual({ name: error.name, code: error.code }, { name, code }, JSON.stringify(error));
+}
+
+/** The records of this workflow that a worker invocation reported failed (or that were in an invocation that failed). */
+function failedRecords(workflowId: string): SQSRecord[] {
+  return hosts.worker!.history.flatMap((inv) => {
+    const failed = new Set(((inv.response as Json)?.batchItemFailures ?? []).map((f: Json) => f.itemIdentifier));
+    return (inv.event as SQSEvent).Records.filter((r) => (inv.error || failed.has(r.messageId)) && r.body.includes(`"${workflowId}"`));
+  });
+}
+
+/** The worker invocations that carried a message for this step of this workflow and did not fail it. */
+function handled(workflowId: string, step: number, generation: number) {
+  return hosts.worker!.history.filter((inv) => {
+    const records = (inv.event as SQSEvent).Records.filter((r) => {
+      try {
+        const m = JSON.parse(r.body) as { workflowId?: string; step?: number; generation?: number };
+        return m.workflowId === workflowId && m.step === step && m.generation === generation;
+      } catch {
+        return false;
+      }
+    });
+    const failed = new Set(((inv.response as Json)?.batchItemFailures ?? []).map((f: Json) => f.itemIdentifier));
+    return !inv.error && records.some((r) => !failed.has(r.messageId));
+  });
+}
+
+async function createEmulatedResources(): Promise<void> {
+  const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+  dynamodb = new DynamoDBClient({ ...common, endpoint: dynamo!.endpoint });
+  sqs = new SQSClient({ ...common, endpoint: `http://127.0.0.1:${fauxqs!.port}`, useQueueUrlAsEndpoint: false });
+  // The table and queues as the template declares them.
+  const table = app.resource(app.tableLogicalId);
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: TABLE,
+      KeySchema: table.KeySchema,
+      AttributeDefinitions: table.AttributeDefinitions,
+      GlobalSecondaryIndexes: table.GlobalSecondaryIndexes,
+      BillingMode: table.BillingMode,
+    }),
+  );
+  const attributes = (q: Json): Record<string, string> => ({
+    ...(q.VisibilityTimeout !== undefined ? { VisibilityTimeout: String(q.VisibilityTimeout) } : {}),
+    ...(q.MessageRetentionPeriod !== undefined ? { MessageRetentionPeriod: String(q.MessageRetentionPeriod) } : {}),
+  });
+  const dlq = app.resource(app.deadLetterQueueLogicalId);
+  deadLetterQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "cairn-deployed-dlq", Attributes: attributes(dlq) }))).QueueUrl!;
+  const work = app.resource(app.workQueueLogicalId);
+  assert.deepEqual(work.RedrivePolicy.deadLetterTargetArn, { "Fn::GetAtt": [app.deadLetterQueueLogicalId, "Arn"] });
+  const redrive = { deadLetterTargetArn: await queueArn(deadLetterQueueUrl), maxReceiveCount: work.RedrivePolicy.maxReceiveCount };
+  queueUrl = (
+    await sqs.send(new CreateQueueCommand({ QueueName: "cairn-deployed-work", Attributes: { ...attributes(work), RedrivePolicy: JSON.stringify(redrive) } }))
+  ).QueueUrl!;
+}
+
+async function queueArn(url: string): Promise<string> {
+  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  return out.Attributes!.QueueArn!;
+}
+
+/** One host per function, each behind its own recorder, with the environment Lambda would give it. */
+async function hostFunctions(): Promise<void> {
+  const physical = { [app.tableLogicalId]: TABLE, [app.workQueueLogicalId]: queueUrl, [app.deadLetterQueueLogicalId]: deadLetterQueueUrl };
+  for (const fn of Object.values(app.functions)) {
+    const recorder = await ApiRecorder.start(fn.role, { dynamodb: dynamo!.endpoint, sqs: `http://127.0.0.1:${fauxqs!.port}` });
+    recorders[fn.role] = recorder;
+    hosts[fn.role] = new FunctionHost({
+      name: fn.role,
+      bundle: fn.bundle,
+      exportName: fn.exportName,
+      timeoutMs: fn.timeoutSeconds * 1000,
+      memorySize: fn.memorySize,
+      maxInstances: 2,
+      environment: {
+        ...resolveEnvironment(fn, physical),
+        // What the Lambda runtime sets, then where the emulators are.
+        AWS_REGION: LOCAL_REGION,
+        AWS_DEFAULT_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_LAMBDA_FUNCTION_NAME: fn.role,
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize),
+        LAMBDA_TASK_ROOT: path.dirname(fn.bundle),
+        AWS_ENDPOINT_URL_DYNAMODB: recorder.endpoint,
+        AWS_ENDPOINT_URL_SQS: recorder.endpoint,
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        // Node 20 runs the tests, Lambda runs nodejs22.x: keep the SDK's notice about that out of the logs.
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      },
+    });
+  }
+  // The event sources: Lambda's pollers, with the mapping's batch size, through the function's recorder
+  // (the mapping uses the function's role to receive and delete).
+  for (const [role, url] of [
+    ["worker", queueUrl],
+    ["deadLetterHandler", deadLetterQueueUrl],
+  ] as const) {
+    const fn = app.functions[role]!;
+    const client = new SQSClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoint: recorders[role]!.endpoint, useQueueUrlAsEndpoint: false });
+    pollerClients.push(client);
+    const poller = new EventSourcePoller({
+      sqs: client,
+      queueUrl: url,
+      queueArn: await queueArn(url),
+      handler: hosts[role]!.sqsHandler,
+      functionName: role,
+      batchSize: fn.eventSource!.batchSize,
+      maxConcurrency: role === "worker" ? 2 : 1,
+      functionTimeoutMs: fn.timeoutSeconds * 1000,
+      region: LOCAL_REGION,
+    });
+    pollers.push(poller);
+  }
+  await Promise.all([hosts.worker!.warm(), hosts.start!.warm(), hosts.status!.warm()]);
+  for (const p of pollers) p.start();
+}
+
+before(async () => {
+  started = Date.now();
+  dir = mkdtempSync(path.join(tmpdir(), "cairn-bundles-"));
+  // Lambda's Node.js runtime provides the AWS SDK (NodejsFunction leaves @aws-sdk/* out of
+  // the bundles): stand in for it with the SDK alone, nothing else of this repository's node_modules.
+  mkdirSync(path.join(dir, "node_modules"));
+  symlinkSync(path.join(ROOT, "node_modules", "@aws-sdk"), path.join(dir, "node_modules", "@aws-sdk"), "dir");
+  const synth = synthReferenceApp(ROOT, path.join(dir, "cdk.out"));
+  const emulators = Promise.all([
+    startDynamoLocal().then((d) => (dynamo = d)),
+    startFauxqs({ port: 0, logger: false }).then((f) => (fauxqs = f)),
+  ]);
+  [app] = await Promise.all([synth, emulators]);
+  await createEmulatedResources();
+  await hostFunctions();
+  console.log(`setup (synth, emulators, first instances): ${Date.now() - started} ms`);
+});
+
+after(async () => {
+  await Promise.allSettled(pollers.map((p) => p.stop()));
+  await Promise.allSettled(Object.values(hosts).map((h) => h.stop()));
+  for (const client of pollerClients) client.destroy();
+  await Promise.allSettled(Object.values(recorders).map((r) => r.stop()));
+  dynamodb?.destroy();
+  sqs?.destroy();
+  await fauxqs?.stop();
+  await dynamo?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  const cold = Object.values(hosts).flatMap((h) => h.initMs);
+  console.log(
+    `deployed bundles: ${Date.now() - started} ms in all; ${cold.length} cold starts (median init ${cold.sort((a, b) => a - b)[Math.floor(cold.length / 2)]} ms)`,
+  );
+});
+
+/** On failure, the functions' own logs say most. */
+function withLogs(roles: string[], run: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await run();
+    } catch (err) {
+      for (const role of roles) console.log(`--- logs of ${role} ---\n${hosts[role]?.logs().slice(-6000) ?? ""}`);
+      throw err;
+    }
+  };
+}
+
+describe("the deployed bundles of the reference app", () => {
+  it("are one file per function that needs only Node.js and the AWS SDK that the Lambda runtime provides", () => {
+    const roles = Object.keys(app.functions).sort();
+    assert.deepEqual(roles, ["cancel", "deadLetterHandler", "fork", "list", "result", "resume", "start", "status", "steps", "worker"]);
+    for (const fn of Object.values<DeployedFunction>(app.functions)) {
+      const foreign = importsOf(fn.bundle).filter((m) => !m.startsWith("node:") && !builtinModules.includes(m) && !m.startsWith("@aws-sdk/"));
+      assert.deepEqual(foreign, [], `${fn.role} loads modules Lambda does not provide`);
+    }
+  });
+
+  // Independent of one another: they run at once, as a deployment's callers would.
+  describe("run as deployed", { concurrency: true }, () => {
+    it(
+      "answer refusals with Cairn's error class names and codes",
+      withLogs(["status", "cancel", "start", "steps", "fork", "resume", "result", "list"], async () => {
+        const missing = { workflowId: "no-such-workflow" };
+        const [status, cancel, steps, fork, resume, result, unknownName, noName, badList] = await Promise.all([
+          control("status", missing),
+          control("cancel", missing),
+          control("steps", missing),
+          control("fork", { ...missing, startStep: 1 }),
+          control("resume", missing),
+          control("result", missing),
+          control("start", { workflowName: "refund", input: {} }),
+          control("start", { input: {} }),
+          control("list", { status: "SLEEPING" }),
+        ]);
+        for (const r of [status, cancel, steps, fork, resume, result]) refused(r, "WorkflowNotFoundError", "WORKFLOW_NOT_FOUND");
+        // The template's CAIRN_WORKFLOW_NAMES lets the start function refuse names the worker does not run.
+        refused(unknownName, "UnknownWorkflowError", "UNKNOWN_WORKFLOW");
+        refused(noName, "ValidationError", "VALIDATION_ERROR");
+        refused(badList, "ValidationError", "VALIDATION_ERROR");
+      }),
+    );
+
+    it(
+      "run a workflow whose step fails and is retried with backoff to its result (flaky)",
+      withLogs(["start", "worker", "result", "steps"], async () => {
+        const workflowId = "flaky-1";
+        // The dependency is down for 2.5 s after the first step: the first attempt of the second
+        // fails, and the last of its four (after 0.5 + 1 + 2 s of backoff) comes after the outage.
+        assert.deepEqual(ok(await control("start", { workflowName: "flaky", workflowId, input: { outageMs: 2_500 } })), { workflowId });
+        const result = ok<Json>(await control("result", { workflowId, timeoutMs: 25_000 }));
+        assert.equal(result.status, "SUCCESS");
+        assert.ok(result.output.recoveredAfterMs >= 2_500, JSON.stringify(result.output));
+        const { steps } = ok<{ steps: Json[] }>(await control("steps", { workflowId }));
+        assert.deepEqual(
+          steps.map((s) => [s.functionId, s.name, s.status]),
+          [
+            [1, "note-start", "SUCCESS"],
+            [2, "call-dependency", "SUCCESS"],
+          ],
+        );
+        assert.ok(steps[1].attempts >= 2, `call-dependency was retried: ${JSON.stringify(steps)}`);
+      }),
+    );
+
+    it(
+      "cancel a sleeping workflow so that nothing after the sleep runs; resume and fork then finish it (order)",
+      withLogs(["start", "status", "cancel", "worker", "result", "steps", "resume", "fork", "list"], async () => {
+        const workflowId = "order-1";
+        const input = { orderId: "o-1", items: [{ sku: "a", quantity: 2, unitPrice: 5 }], holdMs: 3_000 };
+        ok(await control("start", { workflowName: "order", workflowId, input }));
+        // reserve and the sleep recorded: the workflow now waits for a delayed message.
+        await waitFor("order-1 to sleep", async () => (ok<Json>(await control("status", { workflowId })).recordedSteps ?? 0) >= 2, 15_000);
+
+        const cancelled = ok<Json>(await control("cancel", { workflowId, wait: true }));
+        assert.equal(cancelled.status, "CANCELLED");
+        refused(await control("result", { workflowId }), "WorkflowCancelledError", "WORKFLOW_CANCELLED");
+        // The sleep's wake-up message (step 3) surfaces and the worker drops it unexecuted.
+        await waitFor("the worker to handle order-1's wake-up message", () => handled(workflowId, 3, 0).length > 0, 15_000);
+        const afterCancel = ok<{ steps: Json[] }>(await control("steps", { workflowId })).steps;
+        assert.deepEqual(afterCancel.map((s) => [s.functionId, s.kind, s.status]), [
+          [1, "step", "SUCCESS"],
+          [2, "sleep", "SUCCESS"],
+        ]);
+        assert.equal(ok<Json>(await control("status", { workflowId })).status, "CANCELLED");
+
+        ok(await control("resume", { workflowId }));
+        const expected = { orderId: "o-1", reservationId: "res-o-1", chargeId: "ch-res-o-1", amount: 10, trackingNumber: "trk-o-1" };
+        const resumed = ok<Json>(await control("result", { workflowId, timeoutMs: 20_000 }));
+        assert.deepEqual(resumed.output, expected);
+        const steps = ok<{ steps: Json[] }>(await control("steps", { workflowId })).steps;
+        assert.deepEqual(steps.map((s) => [s.functionId, s.name, s.status]).filter(([id]) => id !== 2), [
+          [1, "reserve", "SUCCESS"],
+          [3, "charge", "SUCCESS"],
+          [4, "ship", "SUCCESS"],
+        ]);
+
+        const forkId = "order-1-from-charge";
+        ok(await control("fork", { workflowId, startStep: 3, newWorkflowId: forkId }));
+        assert.deepEqual(ok<Json>(await control("result", { workflowId: forkId, timeoutMs: 20_000 })).output, expected);
+        const forkSteps = ok<{ steps: Json[] }>(await control("steps", { workflowId: forkId })).steps;
+        assert.deepEqual(forkSteps.map((s) => s.copiedFrom), [workflowId, workflowId, undefined, undefined]);
+        const listed = ok<{ workflows: Json[] }>(await control("list", { name: "order" })).workflows.map((w) => [w.workflowId, w.status]);
+        assert.deepEqual(listed.sort(), [
+          [workflowId, "SUCCESS"],
+          [forkId, "SUCCESS"],
+        ]);
+      }),
+    );
+
+    it(
+      "mark a dead-lettered workflow MAX_RECOVERY_ATTEMPTS_EXCEEDED, naming the worker's error by its class (a workflow the worker does not run)",
+      withLogs(["worker", "deadLetterHandler", "status", "result"], async () => {
+        // Started past the start function (which refuses the name), as a worker deployed
+        // without the workflow would meet it: its delivery fails with UnknownWorkflowError,
+        // which the worker notes on the workflow.
+        const client = new WorkflowClient({
+          store: new DynamoWorkflowStore({ tableName: TABLE, client: dynamodb }),
+          queue: new SqsWorkQueue({ queueUrl, client: sqs }),
+        });
+        const workflowId = "retired-1";
+        await client.startWorkflow("retired", {}, { workflowId });
+        const failed = await waitFor("the worker to fail retired-1's message", () => failedRecords(workflowId)[0], 15_000);
+        // SQS would move it to the dead-letter queue once maxReceiveCount deliveries failed; the
+        // worker backs each failed delivery off for longer (30 s, 60 s, ...), so the test moves it.
+        await sqs.send(new SendMessageCommand({ QueueUrl: deadLetterQueueUrl, MessageBody: failed.body }));
+        const status = await waitFor(
+          "retired-1 to go MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+          async () => {
+            const s = ok<Json>(await control("status", { workflowId }));
+            return s.status === "MAX_RECOVERY_ATTEMPTS_EXCEEDED" && s;
+          },
+          15_000,
+        );
+        assert.match(status.recoveryReason, /last error: UnknownWorkflowError: No workflow named "retired"/);
+        refused(await control("result", { workflowId }), "WorkflowRecoveryExceededError", "MAX_RECOVERY_ATTEMPTS_EXCEEDED");
+      }),
+    );
+  });
+
+  it("make no AWS call that their function's IAM policy in the template does not allow", () => {
+    const keyOf = (p: Permission): string => {
+      const r = p.resource;
+      if (r.kind === "queue") {
+        if (r.queueUrl === queueUrl) return app.workQueueLogicalId;
+        if (r.queueUrl === deadLetterQueueUrl) return app.deadLetterQueueLogicalId;
+        return `unknown queue ${r.queueUrl}`;
+      }
+      if (r.table !== TABLE) return `unknown table ${r.table}`;
+      return r.kind === "index" ? `${app.tableLogicalId}/index/${r.index}` : app.tableLogicalId;
+    };
+    const denied: string[] = [];
+    const made: Record<string, string[]> = {};
+    for (const [role, recorder] of Object.entries(recorders)) {
+      const fn = app.functions[role]!;
+      made[role] = recorder.permissions().map((p) => `${p.action} ${keyOf(p)}`).sort();
+      for (const p of recorder.permissions()) if (!allows(fn.statements, p.action, keyOf(p))) denied.push(`${role}: ${p.action} on ${keyOf(p)}`);
+    }
+    console.log(`AWS calls made by each bundle (IAM action, resource):\n${JSON.stringify(made, null, 1)}`);
+    assert.deepEqual(denied, []);
+    // Every function was exercised.
+    for (const role of Object.keys(app.functions)) assert.ok(recorders[role]!.calls.length > 0, `${role} made no AWS call (did a test above fail before using it?)`);
+  });
+});
