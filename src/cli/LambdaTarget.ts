@@ -1,6 +1,7 @@
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { ControlResponse, OperationName } from "../control/operations.js";
-import { CliError, UsageError } from "./errors.js";
+import { clipText } from "../limits.js";
+import { CliError, EXIT, UsageError } from "./errors.js";
 import { functionEnvVar, outputKey, type FunctionNames } from "./functionNames.js";
 import type { Target } from "./target.js";
 
@@ -16,6 +17,7 @@ export interface LambdaTargetOptions {
 /** Runs operations by invoking the control Lambdas and reading their envelope. */
 export class LambdaTarget implements Target {
   readonly description: string;
+  readonly mode = "lambda";
   private readonly client: LambdaClient;
   private looked: Promise<FunctionNames> | undefined;
 
@@ -46,7 +48,9 @@ export class LambdaTarget implements Target {
       out = await this.client.send(new InvokeCommand({ FunctionName: functionName, Payload: new TextEncoder().encode(JSON.stringify(payload)) }));
     } catch (err) {
       const e = err as Error;
-      throw new CliError("LAMBDA_INVOKE_FAILED", `Invoking function ${functionName} (${op}) failed: ${e.name}: ${e.message}`);
+      throw new CliError("LAMBDA_INVOKE_FAILED", `Invoking function ${functionName} (${op}) failed: ${e.name}: ${clipText(e.message)}`, EXIT.operation, undefined, {
+        cause: err,
+      });
     }
     const text = out.Payload ? new TextDecoder().decode(out.Payload) : "";
     if (out.FunctionError) {
@@ -57,7 +61,7 @@ export class LambdaTarget implements Target {
       } catch {
         // keep the raw text
       }
-      throw new CliError("LAMBDA_FUNCTION_ERROR", `Function ${functionName} (${op}) failed: ${detail}`);
+      throw new CliError("LAMBDA_FUNCTION_ERROR", `Function ${functionName} (${op}) failed: ${clipText(detail)}`);
     }
     let envelope: unknown;
     try {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { OPERATIONS, type OperationName } from "../control/operations.js";
+import { clip, clipText } from "../limits.js";
 import { UsageError } from "./errors.js";
 
 export type FunctionNames = Partial<Record<OperationName, string>>;
@@ -43,14 +44,14 @@ export function namesFromFunctionsOption(value: string): FunctionNames {
   const trimmed = value.trim();
   let text = trimmed;
   if (!trimmed.startsWith("{")) {
-    if (!existsSync(trimmed)) throw new UsageError(`--functions: "${value}" is neither a JSON object nor an existing file`);
+    if (!existsSync(trimmed)) throw new UsageError(`--functions: ${clip(value)} is neither a JSON object nor an existing file`);
     text = readFileSync(trimmed, "utf8");
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`--functions: not valid JSON (${(err as Error).message})`);
+    throw new UsageError(`--functions: not valid JSON (${clipText((err as Error).message, 200)})`);
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new UsageError("--functions must be a JSON object");
   const obj = parsed as Record<string, unknown>;

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from "commander";
 import { WorkflowStatus } from "../constants.js";
+import { clipText } from "../limits.js";
 
 /** Option parsers: a bad value becomes a commander usage error (exit 2). */
 
@@ -7,7 +8,8 @@ export function parseJsonArg(value: string): unknown {
   try {
     return JSON.parse(value) as unknown;
   } catch (err) {
-    throw new InvalidArgumentError(`not valid JSON (${(err as Error).message})`);
+    // Node's message quotes the text: keep it short.
+    throw new InvalidArgumentError(`not valid JSON (${clipText((err as Error).message, 200)})`);
   }
 }
 

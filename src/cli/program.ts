@@ -1,7 +1,8 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
 import type { ControlResponse, OperationName } from "../control/operations.js";
-import { CliError, EXIT, UsageError } from "./errors.js";
+import { clipText } from "../limits.js";
+import { CliError, debugEnabled, EXIT, UsageError } from "./errors.js";
 import { printErr, printOut } from "./output.js";
 import { parseJsonArg, parseNonNegativeInt, parsePositiveInt, parseStatus, parseTime } from "./parse.js";
 import { renderResultOf } from "./render.js";
@@ -48,9 +49,30 @@ async function withTarget<T>(opts: CommonOptions, fn: (target: Target) => Promis
   }
 }
 
-function unwrap(response: ControlResponse): unknown {
-  if (!response.ok) throw new CliError(response.error.code, response.error.message);
-  return response.result;
+/** Codes whose cause lies in the target (AWS, configuration) rather than in the command. */
+const TARGET_CODES = new Set(["INTERNAL_ERROR", "TABLE_NOT_FOUND", "QUEUE_NOT_FOUND", "THROTTLED", "ACCESS_DENIED", "SERVICE_UNAVAILABLE", "FUNCTION_TIMEOUT"]);
+
+/**
+ * The result of a successful answer; a failed one becomes a CliError with the
+ * answer's code, message and details (VALIDATION_ERROR exits 2, as bad usage).
+ */
+function unwrap(response: ControlResponse, target: Target): unknown {
+  if (response.ok) return response.result;
+  const { code, message, details } = response.error;
+  let text = message;
+  if (TARGET_CODES.has(code)) {
+    const errorId = typeof details?.errorId === "string" ? details.errorId : undefined;
+    const where =
+      target.mode === "lambda"
+        ? errorId
+          ? `the function's log has the detail under error id ${errorId}`
+          : undefined
+        : debugEnabled()
+          ? undefined
+          : "set CAIRN_DEBUG=1 to see the detail";
+    text += ` (target: ${target.description}${where ? `; ${where}` : ""})`;
+  }
+  throw new CliError(code, text, code === "VALIDATION_ERROR" ? EXIT.usage : EXIT.operation, details);
 }
 
 async function show(op: OperationName, opts: CommonOptions, result: unknown): Promise<void> {
@@ -59,8 +81,22 @@ async function show(op: OperationName, opts: CommonOptions, result: unknown): Pr
 
 /** Run one operation against the resolved target and print its result. */
 async function operation(op: OperationName, opts: CommonOptions, payload: Record<string, unknown>): Promise<void> {
-  const result = await withTarget(opts, async (target) => unwrap(await target.run(op, payload)));
+  const result = await withTarget(opts, async (target) => unwrap(await target.run(op, payload), target));
   await show(op, opts, result);
+}
+
+/** `steps`: every page (a page stops before Lambda's answer limit). */
+async function allSteps(target: Target, workflowId: string): Promise<ControlResponse> {
+  const steps: unknown[] = [];
+  let nextToken: string | undefined;
+  do {
+    const response = await target.run("steps", { workflowId, ...(nextToken ? { nextToken } : {}) });
+    if (!response.ok) return response;
+    const page = response.result as { steps?: unknown[]; nextToken?: string };
+    steps.push(...(page.steps ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return { ok: true, result: { steps } };
 }
 
 /** `result`: wait up to `timeoutMs` (forever when undefined), one slice per call. */
@@ -71,10 +107,14 @@ async function waitForResult(target: Target, workflowId: string, timeoutMs: numb
     const response = await target.run("result", { workflowId, timeoutMs: slice });
     if (response.ok || response.error.code !== "RESULT_TIMEOUT") return response;
     if (Date.now() >= deadline) {
-      const status = /\(status ([^)]+)\)/.exec(response.error.message)?.[1];
+      const status = response.error.details?.status;
       return {
         ok: false,
-        error: { ...response.error, message: `Workflow "${workflowId}" did not finish within ${timeoutMs} ms${status ? ` (status ${status})` : ""}` },
+        error: {
+          ...response.error,
+          message: `Workflow "${workflowId}" did not finish within ${timeoutMs} ms${typeof status === "string" ? ` (status ${status})` : ""}`,
+          details: { ...response.error.details, timeoutMs },
+        },
       };
     }
   }
@@ -85,7 +125,9 @@ export function buildProgram(): Command {
     .description("Start, inspect and steer Cairn workflows; `cairn dev` runs them locally")
     .version(version())
     .showHelpAfterError("(run with --help for usage)")
-    .exitOverride();
+    .exitOverride()
+    // commander echoes a bad argument in full: keep its messages to a readable size.
+    .configureOutput({ outputError: (text, write) => write(clipText(text, 500)) });
   program.configureHelp({ sortSubcommands: false });
   program.addHelpText(
     "after",
@@ -98,7 +140,8 @@ Targets (in this order):
   .cairn/dev.json (here or in a parent directory)
       the stack of a running \`cairn dev\`
 
-Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usage.`,
+Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usage
+(VALIDATION_ERROR included). CAIRN_DEBUG=1 prints an error's details and stack.`,
   );
 
   withCommonOptions(program.command("start").description("start a workflow").argument("<workflowName>", "the registered workflow's name"))
@@ -121,7 +164,7 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
   withCommonOptions(program.command("result").description("wait for a workflow to finish and print its output").argument("<workflowId>"))
     .option("--timeout <ms>", "give up after this many milliseconds (default: wait until it finishes)", parseNonNegativeInt)
     .action(async (workflowId: string, opts: CommonOptions & { timeout?: number }) => {
-      const result = await withTarget(opts, async (target) => unwrap(await waitForResult(target, workflowId, opts.timeout)));
+      const result = await withTarget(opts, async (target) => unwrap(await waitForResult(target, workflowId, opts.timeout), target));
       await show("result", opts, result);
     });
 
@@ -151,7 +194,10 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
     );
 
   withCommonOptions(program.command("steps").description("list a workflow's steps").argument("<workflowId>")).action(
-    async (workflowId: string, opts: CommonOptions) => operation("steps", opts, { workflowId }),
+    async (workflowId: string, opts: CommonOptions) => {
+      const result = await withTarget(opts, async (target) => unwrap(await allSteps(target, workflowId), target));
+      await show("steps", opts, result);
+    },
   );
 
   withCommonOptions(program.command("cancel").description("cancel a workflow (a running step finishes; nothing after it runs)").argument("<workflowId>"))
@@ -203,11 +249,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage; // commander printed the message
     if (err instanceof CliError) {
       await printErr(`cairn: ${err.code}: ${err.message}`);
+      if (debugEnabled()) {
+        if (err.details) await printErr(`details: ${JSON.stringify(err.details)}`);
+        if (err.cause instanceof Error) await printErr(`caused by: ${String(err.cause.stack ?? err.cause)}`);
+      }
       return err.exitCode;
     }
     const e = err as Error;
-    await printErr(`cairn: INTERNAL_ERROR: ${e?.name ?? "Error"}: ${e?.message ?? String(err)}`);
-    if (process.env.CAIRN_DEBUG) await printErr(String(e?.stack));
+    await printErr(`cairn: INTERNAL_ERROR: ${e?.name ?? "Error"}: ${clipText(String(e?.message ?? err))}`);
+    if (debugEnabled()) await printErr(String(e?.stack));
     return EXIT.operation;
   }
 }

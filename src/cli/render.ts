@@ -51,7 +51,10 @@ export function renderList(r: Json): string {
           workflows.map((w) => [w.workflowId, w.name, w.status, isoTime(w.createdAt), isoTime(w.updatedAt), w.applicationVersion ?? ""]),
         ),
   ];
-  if (r.nextToken) lines.push("", `More workflows: add --next-token ${r.nextToken}`);
+  if (r.nextToken) {
+    const why = r.sizeLimited ? " (this page stopped early: its inputs and outputs reached the page size limit)" : "";
+    lines.push("", `More workflows${why}: repeat the command, same filters, with --next-token ${r.nextToken}`);
+  }
   return lines.join("\n");
 }
 
@@ -74,6 +77,16 @@ export function renderSteps(r: Json): string {
   );
 }
 
+/** A cancel's answer: with --wait, whether a step still runs (the cancel is applied either way). */
+export function renderCancel(r: Json): string {
+  const line = `Workflow ${r.workflowId} is ${r.status}`;
+  const running = r.stillRunning as Json | undefined;
+  if (r.idle === false && running) {
+    return `${line}\nStep ${running.functionId} (${running.name}) is still running: it will be recorded, nothing after it runs.`;
+  }
+  return r.idle === true ? `${line}\nNo step of it is running.` : line;
+}
+
 export function renderResult(r: Json): string {
   return r.output === undefined || isUndefinedTag(r.output) ? "(no output)" : JSON.stringify(r.output, null, 2);
 }
@@ -88,7 +101,7 @@ export function renderResultOf(op: OperationName, r: Json): string {
     case "result":
       return renderResult(r);
     case "cancel":
-      return `Workflow ${r.workflowId} is ${r.status}`;
+      return renderCancel(r);
     case "resume":
       return `Resumed workflow ${r.workflowId}`;
     case "fork":

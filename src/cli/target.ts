@@ -2,6 +2,7 @@ import { WorkflowClient } from "../client/WorkflowClient.js";
 import { ENV } from "../config.js";
 import { runOperation, type ControlResponse, type OperationName } from "../control/operations.js";
 import { findDevFile, readDevFile } from "./devFile.js";
+import { cliLogger } from "./debugLogger.js";
 import { CliError, UsageError } from "./errors.js";
 import { namesFromEnv, namesFromFunctionsOption, namesFromOutputs, namesFromPrefix, type FunctionNames } from "./functionNames.js";
 import { LambdaTarget } from "./LambdaTarget.js";
@@ -10,6 +11,8 @@ import { LambdaTarget } from "./LambdaTarget.js";
 export interface Target {
   /** Shown in error messages, e.g. "table cairn-workflows". */
   readonly description: string;
+  /** Where an operation's detail is logged: the function's log (lambda) or, with CAIRN_DEBUG=1, stderr (direct). */
+  readonly mode: "lambda" | "direct";
   run(op: OperationName, payload: Record<string, unknown>): Promise<ControlResponse>;
   close(): void;
 }
@@ -25,13 +28,16 @@ export interface TargetOptions {
 
 /** Direct mode: the shared control operations on a WorkflowClient. */
 export class DirectTarget implements Target {
+  readonly mode = "direct";
+  private readonly logger = cliLogger();
+
   constructor(
     private readonly client: WorkflowClient,
     readonly description: string,
   ) {}
 
   run(op: OperationName, payload: Record<string, unknown>): Promise<ControlResponse> {
-    return runOperation(this.client, op, payload);
+    return runOperation(this.client, op, payload, { logger: this.logger });
   }
 
   close(): void {}

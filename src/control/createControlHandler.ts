@@ -3,6 +3,7 @@ import type { Context } from "aws-lambda";
 import { ENV } from "../config.js";
 import { WorkflowClient } from "../client/WorkflowClient.js";
 import { UnknownWorkflowError } from "../errors.js";
+import { LIMITS, WORKFLOW_NAME_PATTERN } from "../limits.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
 import type { WorkflowDefinition } from "../workflow.js";
 import { OPERATIONS, runOperation, toControlError, type ControlResponse, type OperationName } from "./operations.js";
@@ -21,7 +22,8 @@ export interface ControlHandlerOptions {
   /**
    * Time kept back before Lambda's deadline: waits (`result` and `cancel` with
    * `timeoutMs` or `wait`) are cut short to end this long before it, so the
-   * caller gets an answer rather than a timed-out invocation.
+   * caller gets an answer rather than a timed-out invocation (`result`:
+   * RESULT_TIMEOUT; `cancel`: the cancel applied, with `idle: false`).
    * @default 1000
    */
   deadlineBufferMs?: number;
@@ -39,12 +41,13 @@ const WAITING_OPERATIONS: ReadonlySet<OperationName> = new Set(["result", "cance
  * Answers any error that escapes the handler (a misconfigured environment, a bug)
  * with the same envelope as a failed operation, so callers always get `{ ok, ... }`.
  */
-export function controlErrorEnvelope(log: Logger): MiddlewareObj<unknown, ControlResponse> {
+export function controlErrorEnvelope(log: Logger, operation = "control"): MiddlewareObj<unknown, ControlResponse, Error, Context> {
   return {
     name: "cairnControlErrorEnvelope",
     onError: (request) => {
-      log.error("control operation failed unexpectedly", { error: request.error });
-      request.response = { ok: false, error: toControlError(request.error) };
+      // toControlError logs the detail and answers a generic message.
+      const errorId = request.context?.awsRequestId;
+      request.response = { ok: false, error: toControlError(request.error, { operation, logger: log, ...(errorId ? { errorId } : {}) }) };
     },
   };
 }
@@ -70,11 +73,13 @@ export function createControlHandler(operation: OperationName, options: ControlH
   const known = names?.length ? new Set(names) : undefined;
 
   const handle = async (event: unknown, context: Context): Promise<ControlResponse> => {
+    const errorId = context?.awsRequestId;
     client ??= WorkflowClient.fromEnv();
     const unknown = operation === "start" && known ? unknownWorkflow(event, known) : undefined;
-    if (unknown) return { ok: false, error: toControlError(unknown) };
+    if (unknown) return { ok: false, error: toControlError(unknown, { operation }) };
     const payload = WAITING_OPERATIONS.has(operation) ? boundWait(event, remainingMs(context) - bufferMs) : event;
-    const response = await runOperation(client, operation, payload);
+    const response = await runOperation(client, operation, payload, { logger: log, ...(errorId ? { errorId } : {}) });
+    // The answer's error is already clipped, so the log line stays small whatever the input.
     if (!response.ok) log.info("control operation refused", { operation, error: response.error });
     return response;
   };
@@ -87,15 +92,15 @@ export function createControlHandler(operation: OperationName, options: ControlH
       error: { code: "FUNCTION_TIMEOUT", name: "FunctionTimeoutError", message: `The ${operation} operation did not finish before the function's deadline` },
     }),
   })
-    .use(controlErrorEnvelope(log))
+    .use(controlErrorEnvelope(log, operation))
     .handler(handle as never) as unknown as ControlHandler;
 }
 
 function unknownWorkflow(event: unknown, known: ReadonlySet<string>): UnknownWorkflowError | undefined {
   if (event === null || typeof event !== "object" || Array.isArray(event)) return undefined;
   const name = (event as Record<string, unknown>).workflowName;
-  // Anything but a string is left to the operation's own validation.
-  return typeof name === "string" && name.length > 0 && !known.has(name) ? new UnknownWorkflowError(name, [...known]) : undefined;
+  // Anything but a well-formed name is left to the operation's own validation.
+  return typeof name === "string" && WORKFLOW_NAME_PATTERN.test(name) && !known.has(name) ? new UnknownWorkflowError(name, [...known]) : undefined;
 }
 
 function remainingMs(context: Context | undefined): number {
@@ -104,14 +109,16 @@ function remainingMs(context: Context | undefined): number {
 
 /**
  * Cap the wait of `result` / `cancel` at the time the invocation has left. Only
- * well-formed payloads are touched; anything else goes to validation unchanged.
+ * well-formed waits are touched (a `timeoutMs` of null counts as none, and is
+ * capped too); anything else goes to validation unchanged.
  */
 function boundWait(event: unknown, availableMs: number): unknown {
   if (!Number.isFinite(availableMs) || event === null || typeof event !== "object" || Array.isArray(event)) return event;
   const payload = event as Record<string, unknown>;
   const available = Math.max(0, Math.floor(availableMs));
-  const timeoutMs = payload.timeoutMs;
-  if (typeof timeoutMs === "number" && timeoutMs > available) return { ...payload, timeoutMs: available };
+  const timeoutMs = payload.timeoutMs ?? undefined;
+  const valid = typeof timeoutMs === "number" && Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs <= LIMITS.timeoutMsMax;
+  if (valid && timeoutMs > available) return { ...payload, timeoutMs: available };
   // cancel with wait and no timeout waits for the running step's lease, which may outlast the invocation.
   if (timeoutMs === undefined && payload.wait === true) return { ...payload, timeoutMs: available };
   return event;

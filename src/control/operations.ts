@@ -1,14 +1,31 @@
-import { CairnError, ValidationError } from "../errors.js";
-import type { WorkflowClient } from "../client/WorkflowClient.js";
+import { SerializationError, ValidationError } from "../errors.js";
+import type { CancelWorkflowResult, WorkflowClient } from "../client/WorkflowClient.js";
 import type { StepInfo, WorkflowStatusInfo } from "../client/status.js";
 import { WorkflowStatus } from "../constants.js";
+import {
+  checkApplicationVersion,
+  checkJsonDepth,
+  checkTimeoutMs,
+  checkWorkflowId,
+  checkWorkflowName,
+  clip,
+  describeType,
+  invalid,
+  LIMITS,
+} from "../limits.js";
+import type { Logger } from "../logger.js";
 import { toJsonValue } from "../serialization.js";
+import { decodePageToken, encodePageToken, isAfterStep, queryFingerprint } from "../store/pageToken.js";
+import { toControlError, type ControlError } from "./controlErrors.js";
+
+export { toControlError, type ControlError } from "./controlErrors.js";
 
 /**
  * The control operations, shared by the control Lambdas (one function each) and
  * the CLI's direct mode, so both validate and answer the same way. Every answer
  * is an envelope, never a thrown error, so callers across a process boundary get
- * a stable `code`.
+ * a stable `code`. Every input is checked against LIMITS before anything is
+ * written, so a refused request changes nothing.
  */
 export const OPERATIONS = ["start", "status", "result", "cancel", "resume", "fork", "list", "steps"] as const;
 export type OperationName = (typeof OPERATIONS)[number];
@@ -16,27 +33,43 @@ export type OperationName = (typeof OPERATIONS)[number];
 /** Operations that change workflows; the others only read. */
 export const WRITE_OPERATIONS: readonly OperationName[] = ["start", "cancel", "resume", "fork"];
 
-export interface ControlError {
-  code: string;
-  name: string;
-  message: string;
-}
-
 export type ControlResponse<T = unknown> = { ok: true; result: T } | { ok: false; error: ControlError };
 
 type Payload = Record<string, unknown>;
+type FieldType = "string" | "number" | "boolean";
 
-function field<T>(payload: Payload, key: string, type: "string" | "number" | "boolean", required: true): T;
-function field<T>(payload: Payload, key: string, type: "string" | "number" | "boolean", required?: false): T | undefined;
-function field<T>(payload: Payload, key: string, type: "string" | "number" | "boolean", required = false): T | undefined {
+/** A payload field of one type; null counts as absent. */
+function field<T>(payload: Payload, key: string, type: FieldType, required: true): T;
+function field<T>(payload: Payload, key: string, type: FieldType, required?: false): T | undefined;
+function field<T>(payload: Payload, key: string, type: FieldType, required = false): T | undefined {
   const value = payload[key];
   if (value === undefined || value === null) {
-    if (required) throw new ValidationError(`"${key}" is required`);
+    if (required) throw invalid(key, `"${key}" is required`);
     return undefined;
   }
-  if (typeof value !== type) throw new ValidationError(`"${key}" must be a ${type}, got ${Array.isArray(value) ? "array" : typeof value}`);
-  if (type === "string" && (value as string).length === 0) throw new ValidationError(`"${key}" must not be empty`);
+  if (typeof value !== type) throw invalid(key, `"${key}" must be a ${type}, got ${describeType(value)}`);
+  if (type === "string" && (value as string).length === 0) throw invalid(key, `"${key}" must not be empty`);
+  if (type === "number" && !Number.isFinite(value)) throw invalid(key, `"${key}" must be a finite number`);
   return value as T;
+}
+
+function workflowIdField(p: Payload, key = "workflowId"): string {
+  const id = field<string>(p, key, "string", true);
+  checkWorkflowId(id, key);
+  return id;
+}
+
+function timeoutField(p: Payload): number | undefined {
+  const timeoutMs = p.timeoutMs ?? undefined;
+  checkTimeoutMs(timeoutMs);
+  return timeoutMs;
+}
+
+function applicationVersionField(p: Payload): string | undefined {
+  const version = p.applicationVersion ?? undefined;
+  if (version === undefined) return undefined;
+  checkApplicationVersion(version);
+  return version;
 }
 
 /** Workflow fields as JSON data: values in Cairn's tagged JSON, times as epoch ms. */
@@ -51,39 +84,51 @@ export function stepToJson(s: StepInfo): Record<string, unknown> {
 const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Promise<unknown>> = {
   async start(client, p) {
     const workflowName = field<string>(p, "workflowName", "string", true);
+    checkWorkflowName(workflowName);
     const workflowId = field<string>(p, "workflowId", "string");
-    const applicationVersion = field<string>(p, "applicationVersion", "string");
-    const handle = await client.startWorkflow(workflowName, p.input, {
-      ...(workflowId !== undefined ? { workflowId } : {}),
-      ...(applicationVersion !== undefined ? { applicationVersion } : {}),
-    });
-    return { workflowId: handle.workflowId };
+    if (workflowId !== undefined) checkWorkflowId(workflowId);
+    const applicationVersion = applicationVersionField(p);
+    // Before the serializer walks it recursively.
+    checkJsonDepth(p.input, "input");
+    try {
+      const handle = await client.startWorkflow(workflowName, p.input, {
+        ...(workflowId !== undefined ? { workflowId } : {}),
+        ...(applicationVersion !== undefined ? { applicationVersion } : {}),
+      });
+      return { workflowId: handle.workflowId };
+    } catch (err) {
+      // An input that cannot be recorded is bad input of this request (nothing was written).
+      if (err instanceof SerializationError) throw Object.assign(new ValidationError(err.message, { cause: err }), { field: "input" });
+      throw err;
+    }
   },
   async status(client, p) {
-    return statusToJson(await client.getWorkflowStatus(field<string>(p, "workflowId", "string", true)));
+    return statusToJson(await client.getWorkflowStatus(workflowIdField(p)));
   },
   async result(client, p) {
-    const workflowId = field<string>(p, "workflowId", "string", true);
-    const timeoutMs = field<number>(p, "timeoutMs", "number") ?? 0;
-    if (!(timeoutMs >= 0)) throw new ValidationError(`"timeoutMs" must be >= 0`);
+    const workflowId = workflowIdField(p);
+    const timeoutMs = timeoutField(p) ?? 0;
     const output = await client.retrieveWorkflow(workflowId).getResult({ timeoutMs });
     return { workflowId, status: WorkflowStatus.SUCCESS, output: toJsonValue(output) };
   },
   async cancel(client, p) {
-    const workflowId = field<string>(p, "workflowId", "string", true);
+    const workflowId = workflowIdField(p);
     const wait = field<boolean>(p, "wait", "boolean") ?? false;
-    const timeoutMs = field<number>(p, "timeoutMs", "number");
-    return statusToJson(await client.cancelWorkflow(workflowId, { wait, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }));
+    const timeoutMs = timeoutField(p);
+    const cancelled: CancelWorkflowResult = await client.cancelWorkflow(workflowId, { wait, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    return statusToJson(cancelled);
   },
   async resume(client, p) {
-    const handle = await client.resumeWorkflow(field<string>(p, "workflowId", "string", true));
+    const handle = await client.resumeWorkflow(workflowIdField(p));
     return { workflowId: handle.workflowId };
   },
   async fork(client, p) {
-    const workflowId = field<string>(p, "workflowId", "string", true);
+    const workflowId = workflowIdField(p);
     const startStep = field<number>(p, "startStep", "number", true);
+    if (!Number.isSafeInteger(startStep)) throw invalid("startStep", `"startStep" must be an integer, got ${clip(startStep)}`);
     const newWorkflowId = field<string>(p, "newWorkflowId", "string");
-    const applicationVersion = field<string>(p, "applicationVersion", "string");
+    if (newWorkflowId !== undefined) checkWorkflowId(newWorkflowId, "newWorkflowId");
+    const applicationVersion = applicationVersionField(p);
     const handle = await client.forkWorkflow(workflowId, startStep, {
       ...(newWorkflowId !== undefined ? { workflowId: newWorkflowId } : {}),
       ...(applicationVersion !== undefined ? { applicationVersion } : {}),
@@ -91,21 +136,43 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
     return { workflowId: handle.workflowId, forkedFrom: { workflowId, startStep } };
   },
   async list(client, p) {
-    const status = field<string>(p, "status", "string");
+    const name = field<string>(p, "name", "string");
+    if (name !== undefined) checkWorkflowName(name, "name");
     const out = await client.listWorkflows({
-      ...optional("name", field<string>(p, "name", "string")),
-      ...optional("status", status as WorkflowStatus | undefined),
+      ...optional("name", name),
+      ...optional("status", field<string>(p, "status", "string") as WorkflowStatus | undefined),
       ...optional("startTime", field<number>(p, "startTime", "number")),
       ...optional("endTime", field<number>(p, "endTime", "number")),
       ...optional("limit", field<number>(p, "limit", "number")),
       ...optional("nextToken", field<string>(p, "nextToken", "string")),
       ...optional("sortDesc", field<boolean>(p, "sortDesc", "boolean")),
     });
-    return { workflows: out.workflows.map(statusToJson), ...(out.nextToken ? { nextToken: out.nextToken } : {}) };
+    return {
+      workflows: out.workflows.map(statusToJson),
+      ...(out.nextToken ? { nextToken: out.nextToken } : {}),
+      ...(out.sizeLimited ? { sizeLimited: true } : {}),
+    };
   },
   async steps(client, p) {
-    const steps = await client.listWorkflowSteps(field<string>(p, "workflowId", "string", true));
-    return { steps: steps.map(stepToJson) };
+    const workflowId = workflowIdField(p);
+    // Steps come a size-budgeted page at a time, so the answer stays under Lambda's limit.
+    const fingerprint = queryFingerprint(["steps", workflowId]);
+    const after = decodePageToken(field<string>(p, "nextToken", "string"), fingerprint, isAfterStep)?.after ?? 0;
+    const steps: Record<string, unknown>[] = [];
+    let last = after;
+    let bytes = 0;
+    for await (const step of client.iterateWorkflowSteps(workflowId)) {
+      if (step.functionId <= after) continue;
+      const json = stepToJson(step);
+      const size = Buffer.byteLength(JSON.stringify(json), "utf8");
+      if (steps.length > 0 && bytes + size > LIMITS.pageBytes) {
+        return { steps, nextToken: encodePageToken(fingerprint, { after: last }), sizeLimited: true };
+      }
+      steps.push(json);
+      bytes += size;
+      last = step.functionId;
+    }
+    return { steps };
   },
 };
 
@@ -113,21 +180,34 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
-export function toControlError(err: unknown): ControlError {
-  if (err instanceof CairnError) return { code: err.code, name: err.name, message: err.message };
-  const e = err as { name?: string; message?: string };
-  return { code: "INTERNAL_ERROR", name: e?.name ?? "Error", message: e?.message ?? String(err) };
+export interface RunOperationOptions {
+  /** Where unexpected errors and AWS conditions are logged, with their detail. */
+  logger?: Logger;
+  /** Names the log entry of an unexpected error (a control Lambda uses its request id). @default a random UUID */
+  errorId?: string;
 }
 
 /** Run one control operation; bad input and failed operations come back as `{ ok: false, error }`. */
-export async function runOperation(client: WorkflowClient, operation: OperationName, payload: unknown): Promise<ControlResponse> {
+export async function runOperation(
+  client: WorkflowClient,
+  operation: OperationName,
+  payload: unknown,
+  options: RunOperationOptions = {},
+): Promise<ControlResponse> {
   try {
-    if (!OPERATIONS.includes(operation)) throw new ValidationError(`Unknown operation "${String(operation)}" (known: ${OPERATIONS.join(", ")})`);
+    if (!OPERATIONS.includes(operation)) throw invalid("operation", `Unknown operation ${clip(operation)} (known: ${OPERATIONS.join(", ")})`);
     if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
       throw new ValidationError(`The ${operation} operation needs a JSON object, got ${payload === null ? "null" : Array.isArray(payload) ? "an array" : typeof payload}`);
     }
     return { ok: true, result: await handlers[operation](client, payload as Payload) };
   } catch (err) {
-    return { ok: false, error: toControlError(err) };
+    return {
+      ok: false,
+      error: toControlError(err, {
+        operation: String(operation).slice(0, LIMITS.echoedValueChars),
+        ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.errorId ? { errorId: options.errorId } : {}),
+      }),
+    };
   }
 }

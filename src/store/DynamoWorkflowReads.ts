@@ -4,7 +4,7 @@ import {
   QueryCommand,
   type QueryCommandInput,
 } from "@aws-sdk/lib-dynamodb";
-import { ValidationError } from "../errors.js";
+import { invalid, LIMITS, WORKFLOW_ID_PATTERN } from "../limits.js";
 import type { StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
 import {
   GSI,
@@ -16,14 +16,29 @@ import {
   isStepItem,
   listSortKey,
   STEP_SK_PREFIX,
+  stepKey,
   workflowKey,
   type Item,
 } from "./records.js";
+import { decodePageToken, encodePageToken, isAfterStep, isRecord, queryFingerprint } from "./pageToken.js";
 import type { ListWorkflowsQuery, Page } from "./WorkflowStore.js";
 
 const MAX_BATCH_GET = 100;
-const DEFAULT_PAGE = 100;
-const MAX_PAGE = 1000;
+/** Workflows fetched per round while a listing page fills up (two keys each: record and input). */
+const FETCH_ROUND = MAX_BATCH_GET / 2;
+/** The listing indexes' sort keys are 15-digit creation times: the largest one. */
+const MAX_SORT_TIME = 999_999_999_999_999;
+
+/** A page of a listing; `sizeLimited` when it ended before `limit` because its values reached `LIMITS.pageBytes`. */
+export interface WorkflowPage extends Page<WorkflowRecord> {
+  sizeLimited?: true;
+}
+
+/** Where a listing goes on: after this workflow (its id and index sort key). */
+interface AfterWorkflow {
+  id: string;
+  sort: string;
+}
 
 /**
  * The reading half of the DynamoDB store: one workflow's state in one
@@ -93,46 +108,71 @@ export class DynamoWorkflowReads {
   }
 
   async listSteps(workflowId: string, options: { limit?: number; nextToken?: string } = {}): Promise<Page<StepRecord>> {
+    const fingerprint = queryFingerprint([this.tableName, "steps", workflowId]);
+    const after = decodePageToken(options.nextToken, fingerprint, isAfterStep);
     const out = await this.doc.send(
       new QueryCommand({
         ...this.stepsQuery(workflowId),
         Limit: pageSize(options.limit),
-        ExclusiveStartKey: decodeToken(options.nextToken),
+        ...(after ? { ExclusiveStartKey: stepKey(workflowId, after.after) } : {}),
       }),
     );
+    const items = (out.Items ?? []).map(fromStepItem);
+    const last = items.at(-1)?.functionId ?? Number(String(out.LastEvaluatedKey?.sk ?? "").slice(STEP_SK_PREFIX.length));
     return {
-      items: (out.Items ?? []).map(fromStepItem),
-      ...(out.LastEvaluatedKey ? { nextToken: encodeToken(out.LastEvaluatedKey) } : {}),
+      items,
+      ...(out.LastEvaluatedKey && Number.isSafeInteger(last) ? { nextToken: encodePageToken(fingerprint, { after: last }) } : {}),
     };
   }
 
-  async listWorkflows(query: ListWorkflowsQuery): Promise<Page<WorkflowRecord>> {
+  /**
+   * A page of workflows from a keys-only index, then their records and inputs.
+   * The page holds at most `limit` workflows and stops before their size reaches
+   * `LIMITS.pageBytes` (at least one workflow), so a control answer stays under
+   * Lambda's 6 MB whatever the inputs and outputs; its token goes on after the
+   * last workflow it holds.
+   */
+  async listWorkflows(query: ListWorkflowsQuery): Promise<WorkflowPage> {
     const limit = pageSize(query.limit);
     const index = query.name !== undefined ? GSI.byName : query.status !== undefined ? GSI.byStatus : GSI.byCreated;
     const partition = query.name ?? query.status ?? "WORKFLOW";
-    const values: Record<string, unknown> = {
-      ":p": partition,
-      ":lo": listSortKey(query.startTime ?? 0, ""),
-      ":hi": `${listSortKey(query.endTime ?? 999_999_999_999_999, "")}~`,
-    };
+    const lo = listSortKey(Math.min(query.startTime ?? 0, MAX_SORT_TIME), "");
+    const hi = `${listSortKey(Math.min(query.endTime ?? MAX_SORT_TIME, MAX_SORT_TIME), "")}~`;
+    const statusFilter = query.name !== undefined && query.status !== undefined ? query.status : undefined;
+    // The token is valid only for this very query: same table, index, partition, filter, bounds and order.
+    const fingerprint = queryFingerprint([this.tableName, index.indexName, partition, statusFilter ?? null, lo, hi, query.sortDesc === true]);
+    const isPosition = (p: unknown): p is AfterWorkflow =>
+      isRecord(p) &&
+      Object.keys(p).length === 2 &&
+      typeof p.id === "string" &&
+      WORKFLOW_ID_PATTERN.test(p.id) &&
+      typeof p.sort === "string" &&
+      p.sort.endsWith(`#${p.id}`) &&
+      p.sort >= lo &&
+      p.sort <= hi;
+    const after = decodePageToken(query.nextToken, fingerprint, isPosition);
+
+    const values: Record<string, unknown> = { ":p": partition, ":lo": lo, ":hi": hi };
     const names: Record<string, string> = { "#p": index.partitionKey, "#s": GSI.sortKey };
     const input: QueryCommandInput = {
       TableName: this.tableName,
       IndexName: index.indexName,
       KeyConditionExpression: "#p = :p AND #s BETWEEN :lo AND :hi",
-      ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+      ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
       ScanIndexForward: !query.sortDesc,
     };
-    if (query.name !== undefined && query.status !== undefined) {
+    if (statusFilter !== undefined) {
       input.FilterExpression = "#status = :status";
       names["#status"] = GSI.byStatus.partitionKey;
-      values[":status"] = query.status;
+      values[":status"] = statusFilter;
     }
     // A filter applies after Limit, so read on until the page is full, and page on
     // the last item returned (not DynamoDB's last evaluated key) so nothing is skipped.
     const keys: Item[] = [];
-    let start = decodeToken(query.nextToken);
+    let start: Record<string, unknown> | undefined = after
+      ? { ...workflowKey(after.id), [index.partitionKey]: partition, [GSI.sortKey]: after.sort }
+      : undefined;
     let more = true;
     while (keys.length < limit && more) {
       const out = await this.doc.send(new QueryCommand({ ...input, Limit: limit - keys.length, ExclusiveStartKey: start }));
@@ -140,17 +180,38 @@ export class DynamoWorkflowReads {
       start = out.LastEvaluatedKey;
       more = start !== undefined;
     }
-    const last = keys.at(-1);
+
+    // Fetch the records a round at a time, and stop once the page's size budget is spent.
+    const items: WorkflowRecord[] = [];
+    let bytes = 0;
+    let taken = 0;
+    let sizeLimited = false;
+    for (let i = 0; i < keys.length && !sizeLimited; i += FETCH_ROUND) {
+      const round = keys.slice(i, i + FETCH_ROUND);
+      const records = await this.batchGetWorkflows(round.map(idOf));
+      for (const key of round) {
+        // A workflow deleted (TTL) between the query and the fetch is left out.
+        const record = records.get(idOf(key));
+        if (record) {
+          const size = recordBytes(record);
+          if (items.length > 0 && bytes + size > LIMITS.pageBytes) {
+            sizeLimited = true;
+            break;
+          }
+          items.push(record);
+          bytes += size;
+        }
+        taken++;
+      }
+    }
+    const last = keys[taken - 1];
     const nextToken =
-      more && last
-        ? encodeToken({ pk: last.pk, sk: last.sk, [index.partitionKey]: partition, [GSI.sortKey]: last[GSI.sortKey] })
-        : undefined;
-    const items = await this.batchGetWorkflows(keys.map((k) => String(k.pk).slice(3)));
-    return { items, ...(nextToken ? { nextToken } : {}) };
+      (sizeLimited || more) && last ? encodePageToken(fingerprint, { id: idOf(last), sort: String(last[GSI.sortKey]) }) : undefined;
+    return { items, ...(nextToken ? { nextToken } : {}), ...(sizeLimited ? { sizeLimited: true as const } : {}) };
   }
 
-  /** Fetch workflows (record and input) by id, in the order given (indexes hold keys only). */
-  private async batchGetWorkflows(workflowIds: string[]): Promise<WorkflowRecord[]> {
+  /** Fetch workflows (record and input) by id (indexes hold keys only); deleted ones are missing from the map. */
+  private async batchGetWorkflows(workflowIds: string[]): Promise<Map<string, WorkflowRecord>> {
     const items = new Map<string, Item>();
     const keys = workflowIds.flatMap((id) => [workflowKey(id), inputKey(id)]);
     for (let i = 0; i < keys.length; i += MAX_BATCH_GET) {
@@ -162,13 +223,14 @@ export class DynamoWorkflowReads {
         pending = out.UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined;
       }
     }
-    // A workflow deleted (TTL) between the query and the fetch is left out.
-    return workflowIds.flatMap((id) => {
+    const records = new Map<string, WorkflowRecord>();
+    for (const id of workflowIds) {
       const wf = workflowKey(id);
       const input = inputKey(id);
       const record = items.get(`${wf.pk}|${wf.sk}`);
-      return record ? [fromWorkflowItem(record, items.get(`${input.pk}|${input.sk}`))] : [];
-    });
+      if (record) records.set(id, fromWorkflowItem(record, items.get(`${input.pk}|${input.sk}`)));
+    }
+    return records;
   }
 
   private stepsQuery(workflowId: string): QueryCommandInput {
@@ -182,26 +244,20 @@ export class DynamoWorkflowReads {
 }
 
 function pageSize(limit: number | undefined): number {
-  if (limit === undefined) return DEFAULT_PAGE;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw new ValidationError(`limit must be an integer between 1 and ${MAX_PAGE}, got ${String(limit)}`);
+  if (limit === undefined) return LIMITS.listLimitDefault;
+  if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.listLimitMax) {
+    throw invalid("limit", `limit must be an integer between 1 and ${LIMITS.listLimitMax}, got ${String(limit).slice(0, LIMITS.echoedValueChars)}`);
   }
   return limit;
 }
 
-function encodeToken(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
-}
+const idOf = (key: Item): string => String(key.pk).slice("WF#".length);
 
-function decodeToken(token: string | undefined): Record<string, unknown> | undefined {
-  if (token === undefined) return undefined;
-  try {
-    const key = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown;
-    if (key && typeof key === "object" && !Array.isArray(key) && typeof (key as { pk?: unknown }).pk === "string") {
-      return key as Record<string, unknown>;
-    }
-  } catch {
-    // fall through to the error below
-  }
-  throw new ValidationError(`nextToken ${JSON.stringify(token)} is not a token this listing returned`);
+/**
+ * About the bytes a workflow takes in a control answer: its values are
+ * answered as the JSON they are stored as, the other fields are small.
+ */
+function recordBytes(record: WorkflowRecord): number {
+  const { input, output, ...rest } = record;
+  return Buffer.byteLength(input, "utf8") + (output === undefined ? 0 : Buffer.byteLength(output, "utf8")) + Buffer.byteLength(JSON.stringify(rest), "utf8");
 }

@@ -208,7 +208,7 @@ describe("cairn CLI", () => {
 
       const timedOut = await run("result", (await rt.client.startWorkflow("countdown", { steps: 2, stepMs: 1000 })).workflowId, "--timeout", "200");
       assert.equal(timedOut.code, 1);
-      assert.match(timedOut.stderr, /RESULT_TIMEOUT.*within 200 ms/);
+      assert.match(timedOut.stderr, /RESULT_TIMEOUT.*within 200 ms \(status (ENQUEUED|PENDING)\)/);
     });
 
     it("exits 2 on bad usage: invalid JSON, missing arguments, bad options, no target", async () => {
@@ -238,6 +238,72 @@ describe("cairn CLI", () => {
       const noTarget = await cairn(["status", "x"], { env: cleanEnv(), cwd });
       assert.equal(noTarget.code, 2);
       assert.match(noTarget.stderr, /NO_TARGET/);
+    });
+
+    it("exits 2 with VALIDATION_ERROR and a short message for input the operation refuses", async () => {
+      // Prepare: a token of another listing
+      const unfiltered = json(await run("list", "--limit", "1", "--json"));
+      assert.ok(unfiltered.nextToken, "a first page of one has a next token");
+
+      // Act
+      const longName = await run("list", "--name", "n".repeat(3_000));
+      const garbageToken = await run("list", "--next-token", "bm90LWEtdG9rZW4");
+      const otherQuery = await run("list", "--name", "greet", "--next-token", unfiltered.nextToken);
+      const longId = await run("status", "i".repeat(100_000));
+      const longInput = await run("start", "greet", "--input", `{"name": ${"[".repeat(5_000)}`);
+
+      // Assess
+      for (const refused of [longName, garbageToken, otherQuery, longId]) {
+        assert.equal(refused.code, 2, refused.stderr.slice(0, 300));
+        assert.match(refused.stderr, /VALIDATION_ERROR/);
+        assert.ok(refused.stderr.length < 1_000, `stderr of ${refused.stderr.length} characters`);
+        assert.equal(refused.stdout, "");
+      }
+      assert.match(garbageToken.stderr, /nextToken does not belong to this query/);
+      assert.match(otherQuery.stderr, /nextToken does not belong to this query/);
+      assert.equal(longInput.code, 2);
+      assert.ok(longInput.stderr.length < 1_000, `stderr of ${longInput.stderr.length} characters`);
+    });
+
+    it("names a missing table as TABLE_NOT_FOUND, and shows the AWS error behind it with CAIRN_DEBUG=1", async () => {
+      // Prepare
+      const missingTable = { ...env, CAIRN_TABLE_NAME: "no-such-table" };
+
+      // Act
+      const plain = await cairn(["status", "x"], { env: missingTable, cwd });
+      const debug = await cairn(["status", "x"], { env: { ...missingTable, CAIRN_DEBUG: "1" }, cwd });
+
+      // Assess
+      assert.equal(plain.code, 1);
+      assert.match(plain.stderr, /TABLE_NOT_FOUND/);
+      assert.match(plain.stderr, /table no-such-table/);
+      assert.match(plain.stderr, /CAIRN_DEBUG=1/);
+      assert.doesNotMatch(plain.stderr, /ResourceNotFoundException|INTERNAL_ERROR/);
+      assert.equal(debug.code, 1);
+      assert.match(debug.stderr, /TABLE_NOT_FOUND/);
+      assert.match(debug.stderr, /ResourceNotFoundException/);
+      assert.match(debug.stderr, /\s+at \S+/, "the stack of the AWS error");
+    });
+
+    it("cancel --wait --timeout reports the cancel as done and names the step still running", async () => {
+      // Prepare: a workflow in the middle of a 3.5 s step (the test stack's worker timeout is 4 s)
+      assert.equal((await run("start", "countdown", "--input", '{"steps":2,"stepMs":3500}', "--id", "cli-cancel-2")).code, 0);
+      await waitFor("a running step", async () => (await rt.client.getWorkflowStatus("cli-cancel-2")).runningStep);
+
+      // Act: both at once, while the step runs
+      const [cancelled, asJson] = await Promise.all([
+        run("cancel", "cli-cancel-2", "--wait", "--timeout", "100"),
+        run("cancel", "cli-cancel-2", "--wait", "--timeout", "100", "--json"),
+      ]);
+
+      // Assess
+      assert.equal(cancelled.code, 0, cancelled.stderr);
+      assert.match(cancelled.stdout, /Workflow cli-cancel-2 is CANCELLED/);
+      assert.match(cancelled.stdout, /Step 1 \(tick-2\) is still running/);
+      const result = json(asJson);
+      assert.equal(result.status, "CANCELLED");
+      assert.equal(result.idle, false);
+      assert.deepEqual(result.stillRunning, { functionId: 1, name: "tick-2" });
     });
   });
 

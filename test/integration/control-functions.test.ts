@@ -157,6 +157,8 @@ describe("control functions", () => {
       assert.ok(answer.ok, JSON.stringify(answer));
       assert.equal(answer.result.status, WorkflowStatus.CANCELLED);
       assert.equal(answer.result.running, undefined);
+      assert.equal(answer.result.idle, true);
+      assert.equal(answer.result.stillRunning, undefined);
     });
 
     it("resume re-runs the failed step of an ERROR workflow", async () => {
@@ -236,6 +238,11 @@ describe("control functions", () => {
         ["steps", { workflowId: "ctl-missing" }, "WORKFLOW_NOT_FOUND"],
         ["list", { status: "BOGUS" }, "VALIDATION_ERROR"],
         ["list", { limit: "ten" }, "VALIDATION_ERROR"],
+        ["list", { name: "n".repeat(129) }, "VALIDATION_ERROR"],
+        ["list", { startTime: "yesterday" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-2", applicationVersion: "v".repeat(129) }, "VALIDATION_ERROR"],
+        ["cancel", { workflowId: "ctl-done-1", wait: true, timeoutMs: -1 }, "VALIDATION_ERROR"],
+        ["fork", { workflowId: "ctl-done-1", startStep: 1, newWorkflowId: "ctl-bad-fork", applicationVersion: "" }, "VALIDATION_ERROR"],
         ["cancel", {}, "VALIDATION_ERROR"],
         ["cancel", { workflowId: "ctl-done-1", wait: "yes" }, "VALIDATION_ERROR"],
         ["cancel", { workflowId: "ctl-missing" }, "WORKFLOW_NOT_FOUND"],

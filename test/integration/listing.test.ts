@@ -194,8 +194,38 @@ describe("WorkflowClient", () => {
         { startTime: -1 },
         { endTime: Number.NaN },
         { name: "" },
+        { name: "x".repeat(129) },
+        { name: "has space" },
+        { startTime: 1e300 },
+        { nextToken: "x".repeat(3_000) },
       ]) {
-        await assert.rejects(rt.client.listWorkflows(input), ValidationError, JSON.stringify(input));
+        await assert.rejects(rt.client.listWorkflows(input), ValidationError, JSON.stringify(input).slice(0, 100));
+      }
+    });
+
+    it("takes a nextToken only with the query it came from, whatever the page size", async () => {
+      // Prepare
+      const first = await rt.client.listWorkflows({ name: "list.alpha", limit: 2 });
+      const token = first.nextToken!;
+
+      // Act
+      const rest = await rt.client.listWorkflows({ name: "list.alpha", limit: 10, nextToken: token });
+
+      // Assess: the same query goes on; any other query refuses the token
+      assert.deepEqual([...first.workflows, ...rest.workflows].map((w) => w.workflowId), ALPHA);
+      for (const other of [
+        { name: "list.beta" },
+        { name: "list.alpha", status: WorkflowStatus.SUCCESS },
+        { name: "list.alpha", startTime: created.get("alpha-1")! },
+        { name: "list.alpha", endTime: created.get("alpha-4")! },
+        { name: "list.alpha", sortDesc: true },
+        {},
+      ] as ListWorkflowsInput[]) {
+        await assert.rejects(
+          rt.client.listWorkflows({ ...other, nextToken: token }),
+          (err: unknown) => err instanceof ValidationError && /nextToken does not belong to this query/.test(err.message),
+          JSON.stringify(other),
+        );
       }
     });
   });
