@@ -1,50 +1,108 @@
 import { MAX_SQS_DELAY_SECONDS } from "../constants.js";
-import { MalformedMessageError } from "../errors.js";
+import { MalformedMessageError, ValidationError } from "../errors.js";
 import type { WorkMessage } from "../types.js";
+import { validateWorkflowId } from "../workflow.js";
 
 /** Marks our messages so foreign ones on the queue are told apart. */
 const KIND = "cairn.step";
 const VERSION = 1;
+/** Longest operation name a message may carry (workflow code names its steps; nothing longer is plausible). */
+export const MAX_OP_NAME_LENGTH = 256;
+/** `supersedes` holds an SQS message id (a claim token): SQS ids are at most 128 characters. */
+export const MAX_SUPERSEDES_LENGTH = 128;
+/** How much of a foreign body or a bad value an error message echoes. */
+const ECHO_CHARS = 120;
 
 export function encodeMessage(message: WorkMessage): string {
   return JSON.stringify({ kind: KIND, v: VERSION, ...message });
 }
 
+/**
+ * Text for an error message or a log line: JSON-quoted (so line breaks and control
+ * characters stay escaped and the line stays one line), cut to `max` characters
+ * with the full length noted.
+ */
+export function clipForLog(text: string, max = ECHO_CHARS): string {
+  if (text.length <= max) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
+}
+
+/** A received value as an error message shows it: its JSON, clipped. */
+function show(value: unknown): string {
+  if (value === undefined) return "undefined";
+  if (typeof value === "string") return clipForLog(value, 40);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length <= 40 ? text : `${text.slice(0, 40)}… (${text.length} characters)`;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * Parse and validate a work message body. Anything a worker could not act on
+ * safely is a MalformedMessageError, never another exception: numbers beyond
+ * 2^53 (DynamoDB's SDK refuses them at every delivery), ids DynamoDB cannot use
+ * as keys, a null or oversized op. Unknown fields are ignored, so newer senders
+ * can add some. Error messages echo the body only clipped.
+ */
 export function decodeMessage(body: string): WorkMessage {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
-    throw new MalformedMessageError(`Not a Cairn message (not JSON): ${body.slice(0, 200)}`);
+    throw new MalformedMessageError(`Not a Cairn message (not JSON): ${clipForLog(body)}`);
   }
-  const m = parsed as Record<string, unknown>;
-  if (!m || typeof m !== "object" || m.kind !== KIND) {
-    throw new MalformedMessageError(`Not a Cairn message (no kind "${KIND}"): ${body.slice(0, 200)}`);
+  if (!isPlainObject(parsed) || parsed.kind !== KIND) {
+    throw new MalformedMessageError(`Not a Cairn message (no kind "${KIND}"): ${clipForLog(body)}`);
   }
-  if (m.v !== VERSION) throw new MalformedMessageError(`Unsupported Cairn message version ${String(m.v)}`);
-  const { workflowId, step, generation, notBefore, op } = m;
-  if (typeof workflowId !== "string" || workflowId.length === 0) throw new MalformedMessageError("Cairn message without a workflowId");
-  if (!Number.isInteger(step) || (step as number) < 1) throw new MalformedMessageError(`Cairn message with an invalid step ${String(step)}`);
-  if (!Number.isInteger(generation) || (generation as number) < 0) {
-    throw new MalformedMessageError(`Cairn message with an invalid generation ${String(generation)}`);
+  const m = parsed;
+  if (m.v !== VERSION) throw new MalformedMessageError(`Unsupported Cairn message version ${show(m.v)}`);
+  const { workflowId, step, generation, notBefore, op, supersedes } = m;
+  try {
+    validateWorkflowId(workflowId);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    throw new MalformedMessageError(`Cairn message with an invalid workflowId ${show(workflowId)} (1-200 letters, digits or "_.:@=+-")`);
   }
-  if (notBefore !== undefined && typeof notBefore !== "number") throw new MalformedMessageError("Cairn message with an invalid notBefore");
-  const hint = op as { kind?: unknown; name?: unknown } | undefined;
-  if (hint !== undefined && (typeof hint !== "object" || (hint.kind !== "step" && hint.kind !== "sleep") || typeof hint.name !== "string")) {
-    throw new MalformedMessageError("Cairn message with an invalid op");
+  if (!Number.isSafeInteger(step) || (step as number) < 1) throw new MalformedMessageError(`Cairn message with an invalid step ${show(step)}`);
+  if (!Number.isSafeInteger(generation) || (generation as number) < 0) {
+    throw new MalformedMessageError(`Cairn message with an invalid generation ${show(generation)}`);
   }
+  if (notBefore !== undefined && (!Number.isSafeInteger(notBefore) || (notBefore as number) < 0)) {
+    throw new MalformedMessageError(`Cairn message with an invalid notBefore ${show(notBefore)} (epoch milliseconds expected)`);
+  }
+  if (
+    op !== undefined &&
+    (!isPlainObject(op) ||
+      (op.kind !== "step" && op.kind !== "sleep") ||
+      typeof op.name !== "string" ||
+      op.name.length === 0 ||
+      op.name.length > MAX_OP_NAME_LENGTH)
+  ) {
+    throw new MalformedMessageError(`Cairn message with an invalid op ${show(op)}`);
+  }
+  if (supersedes !== undefined && (typeof supersedes !== "string" || supersedes.length === 0 || supersedes.length > MAX_SUPERSEDES_LENGTH)) {
+    throw new MalformedMessageError(`Cairn message with an invalid supersedes ${show(supersedes)} (1-${MAX_SUPERSEDES_LENGTH} characters expected)`);
+  }
+  // A fresh object with the known fields only: nothing else of the body (a "__proto__" key included) comes along.
   return {
     workflowId,
     step: step as number,
     generation: generation as number,
-    ...(notBefore !== undefined ? { notBefore } : {}),
-    ...(hint !== undefined ? { op: { kind: hint.kind as "step" | "sleep", name: hint.name as string } } : {}),
+    ...(notBefore !== undefined ? { notBefore: notBefore as number } : {}),
+    ...(op !== undefined ? { op: { kind: op.kind as "step" | "sleep", name: op.name as string } } : {}),
+    ...(supersedes !== undefined ? { supersedes } : {}),
   };
 }
 
-/** SQS DelaySeconds for a message: whole seconds, rounded up, capped at SQS's maximum. */
+/** SQS DelaySeconds for a message: whole seconds, rounded up, between 0 and SQS's maximum. */
 export function delaySecondsFor(message: WorkMessage, now: number): number {
   if (message.notBefore === undefined) return 0;
   const seconds = Math.ceil((message.notBefore - now) / 1000);
+  if (Number.isNaN(seconds)) return 0;
   return Math.min(MAX_SQS_DELAY_SECONDS, Math.max(0, seconds));
 }
