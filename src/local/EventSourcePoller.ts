@@ -31,13 +31,18 @@ export interface PollerStats {
   billedMs: number;
 }
 
+/** The pause after a failed receive, doubling while receives keep failing, up to the maximum. */
+const RECEIVE_BACKOFF_MS = 200;
+const RECEIVE_BACKOFF_MAX_MS = 5_000;
+
 /**
  * Delivers SQS messages to a Lambda handler the way Lambda's SQS event source
  * mapping does: batches of records in Lambda's event shape, a context with a
  * deadline, and after each invocation the deletion of every record except those
  * the handler reported in `batchItemFailures` (all of them if it threw or timed
- * out). Failed records reappear after the visibility timeout; the queue's redrive
- * policy moves them to the dead-letter queue.
+ * out). Failed records are left as they are: they reappear when their visibility
+ * timeout ends (the queue's, or the one the handler set, as the worker's failure
+ * backoff does); the queue's redrive policy moves them to the dead-letter queue.
  */
 export class EventSourcePoller {
   readonly stats: PollerStats = { invocations: 0, messages: 0, failures: 0, billedMs: 0 };
@@ -63,6 +68,8 @@ export class EventSourcePoller {
 
   private async loop(): Promise<void> {
     const { signal } = this.abort;
+    // Receives failing in a row (SQS down): poll again later and later, as the event source mapping backs off.
+    let receiveFailures = 0;
     while (!signal.aborted) {
       let messages: Message[];
       try {
@@ -77,10 +84,13 @@ export class EventSourcePoller {
           { abortSignal: signal },
         );
         messages = out.Messages ?? [];
+        receiveFailures = 0;
       } catch (err) {
         if (signal.aborted) return;
-        this.o.logger?.warn("receive failed; polling again", { queueUrl: this.o.queueUrl, error: err });
-        await new Promise((r) => setTimeout(r, 200));
+        receiveFailures++;
+        const pause = Math.min(RECEIVE_BACKOFF_MAX_MS, RECEIVE_BACKOFF_MS * 2 ** Math.min(receiveFailures - 1, 10));
+        this.o.logger?.warn("receive failed; polling again", { queueUrl: this.o.queueUrl, error: err, retryInMs: pause });
+        await new Promise((r) => setTimeout(r, pause));
         continue;
       }
       if (messages.length) await this.invoke(messages);

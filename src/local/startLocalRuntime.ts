@@ -1,5 +1,6 @@
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { startFauxqs } from "fauxqs";
 import { WorkflowClient } from "../client/WorkflowClient.js";
 import { ENV } from "../config.js";
@@ -11,6 +12,8 @@ import { tableDefinition } from "../store/tableSchema.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 import { createDeadLetterHandler } from "../worker/createDeadLetterHandler.js";
 import { createWorker, type WorkerOptions } from "../worker/createWorker.js";
+import { sqsChangeVisibility, type FailureBackoffOptions } from "../worker/failureBackoff.js";
+import { failureBackoffOf, type SqsBatchHandler } from "../worker/sqsBatchHandler.js";
 import type { WorkflowDefinition } from "../workflow.js";
 import { startDynamoLocal, type DynamoLocal } from "./dynamoLocal.js";
 import { EventSourcePoller } from "./EventSourcePoller.js";
@@ -34,6 +37,15 @@ export interface LocalRuntimeOptions {
   functionTimeoutMs?: number;
   /** Keep DynamoDB data here (survives `restartDynamo`) instead of in memory. */
   dynamoDataDir?: string;
+  /**
+   * The backoff of records the worker and dead-letter handler fail, as deployed
+   * (see failureBackoff.ts): each failed record stays invisible for a delay that
+   * doubles with its receive count, so an outage does not burn its deliveries.
+   * Pass `{}` for the deployed schedule (30 s doubling to 900 s), a shorter
+   * `baseSeconds` to try it in seconds.
+   * @default false: failed records come back after `visibilityTimeoutSeconds`, so tests of failures stay quick
+   */
+  failureBackoff?: Omit<FailureBackoffOptions, "changeVisibility"> | false;
   /** Wrap the store or queue the worker uses (fault injection in tests, metrics in benchmarks). */
   wrapStore?: (store: WorkflowStore) => WorkflowStore;
   wrapQueue?: (queue: WorkQueue) => WorkQueue;
@@ -57,8 +69,11 @@ export interface LocalRuntime {
   deadLetters: EventSourcePoller;
   dynamodb: DynamoDBClient;
   sqs: SQSClient;
-  /** Kill DynamoDB Local and start it again (needs `dynamoDataDir` to keep the data). */
-  restartDynamo(): Promise<void>;
+  /**
+   * Kill DynamoDB Local and start it again (needs `dynamoDataDir` to keep the data),
+   * `downtimeMs` after the kill: an outage of at least that long.
+   */
+  restartDynamo(options?: { downtimeMs?: number }): Promise<void>;
   /** Stop pollers and emulators; leaves no process behind. */
   stop(): Promise<void>;
 }
@@ -130,12 +145,25 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       functionTimeoutMs: options.functionTimeoutMs ?? 30_000,
       logger,
     });
+    const deadLetterHandler = createDeadLetterHandler({ store, logger });
+    // The handlers change the visibility of the records they fail in this stack's queues
+    // (by default they would build an SQS client from process.env, which points elsewhere).
+    const backoff = options.failureBackoff ?? false;
+    const queueUrls = new Map([
+      [workArn, queueUrl],
+      [dlqArn, dlq.QueueUrl!],
+    ]);
+    for (const handler of [baseWorker, deadLetterHandler] as SqsBatchHandler[]) {
+      failureBackoffOf(handler)?.configure(
+        backoff === false ? false : { logger, ...backoff, changeVisibility: sqsChangeVisibility(sqs, (record) => queueUrls.get(record.eventSourceARN)) },
+      );
+    }
     const deadLetters = new EventSourcePoller({
       sqs,
       queueUrl: dlq.QueueUrl!,
       queueArn: dlqArn,
       functionName: "cairn-dead-letters",
-      handler: createDeadLetterHandler({ store, logger }),
+      handler: deadLetterHandler,
       maxConcurrency: 1,
       logger,
     });
@@ -168,7 +196,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       deadLetters,
       dynamodb,
       sqs,
-      restartDynamo: () => dynamo.restart(),
+      restartDynamo: async ({ downtimeMs = 0 } = {}) => {
+        if (downtimeMs > 0) {
+          await dynamo.stop();
+          await sleep(downtimeMs);
+        }
+        // After a stop, restart only starts the server again, on the same port.
+        await dynamo.restart();
+      },
       stop: stopAll,
     };
   } catch (err) {

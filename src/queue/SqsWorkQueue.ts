@@ -1,4 +1,6 @@
 import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient, type SQSClientConfig } from "@aws-sdk/client-sqs";
+import { awsClientSettings } from "../awsEnv.js";
+import { ENV, requireEnv } from "../config.js";
 import type { WorkMessage } from "../types.js";
 import { delaySecondsFor, encodeMessage } from "./messages.js";
 import type { WorkQueue } from "./WorkQueue.js";
@@ -14,6 +16,11 @@ const SQS_BATCH = 10;
 export class SqsWorkQueue implements WorkQueue {
   readonly queueUrl: string;
   private readonly sqs: SQSClient;
+
+  /** The queue at $CAIRN_QUEUE_URL; endpoint, region and credentials from `env` (see awsClientSettings). */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): SqsWorkQueue {
+    return new SqsWorkQueue({ queueUrl: requireEnv(ENV.queueUrl, env), clientConfig: awsClientSettings("SQS", env) });
+  }
 
   constructor(options: SqsWorkQueueOptions) {
     this.queueUrl = options.queueUrl;
