@@ -1,6 +1,9 @@
 /**
  * Every error Cairn throws on purpose is a CairnError with a stable `code`,
  * because `instanceof` does not survive a control Lambda's answer or the CLI.
+ * Every CairnError class exported from this file is registered with the error
+ * codec (src/errorClasses.ts, as `cairn.<ExportName>`), so it keeps its class
+ * and fields through a recorded step error: export new ones from here.
  */
 export class CairnError extends Error {
   readonly code: string = "CAIRN_ERROR";
@@ -134,4 +137,22 @@ export class ResultTimeoutError extends CairnError {
 /** A message on the work queue that is not a Cairn work item. */
 export class MalformedMessageError extends CairnError {
   override readonly code = "MALFORMED_MESSAGE";
+}
+
+/**
+ * A step's attempts were used up without an outcome to record (its workers died
+ * mid-step): thrown into the workflow, which may catch it, as Temporal does.
+ */
+export class StepAttemptsExhaustedError extends CairnError {
+  override readonly code = "STEP_ATTEMPTS_EXHAUSTED";
+  constructor(
+    readonly workflowId: string,
+    readonly stepIndex: number,
+    readonly stepName: string,
+    readonly maxAttempts: number,
+  ) {
+    super(
+      `Step ${stepIndex} "${stepName}" of workflow "${workflowId}" used up its ${maxAttempts} attempt${maxAttempts === 1 ? "" : "s"} without finishing (its workers stopped mid-step)`,
+    );
+  }
 }

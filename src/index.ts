@@ -25,3 +25,4 @@ export { ENV } from "./config.js";
 export { createLogger, type Logger } from "./logger.js";
 export * from "./errors.js";
 export type { RecordedError } from "./serialization.js";
+export { registerErrorClass, MAX_ERROR_BYTES, MAX_VALUE_DEPTH, type ErrorClass } from "./serialization.js";

@@ -7,6 +7,12 @@ export interface RunningClaim {
   name: string;
   /** The SQS message id of the delivery that holds the claim. */
   token: string;
+  /**
+   * A random secret of the claiming delivery. It never travels on the queue until
+   * the claim's step is recorded; then the continuation names it (`supersedes`)
+   * to take the dead claim over without a read. A message cannot forge it.
+   */
+  key?: string;
   /** Epoch ms after which the holder is presumed dead (its Lambda deadline). */
   until: number;
   startedAt: number;
@@ -81,4 +87,6 @@ export interface WorkMessage {
    * lets the worker claim it while it reads the workflow, saving a round trip.
    */
   op?: { kind: StepKind; name: string };
+  /** The key of a claim its sender knew to be dead (its step recorded): this message may replace it without a read. */
+  supersedes?: string;
 }

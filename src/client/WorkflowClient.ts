@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ENV, requireEnv } from "../config.js";
-import { FINISHED_STATUSES, RESUMABLE_STATUSES, StepStatus, WorkflowStatus } from "../constants.js";
+import { FINISHED_STATUSES, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
 import {
   InvalidWorkflowStateError,
   ResultTimeoutError,
@@ -16,12 +15,15 @@ import {
 } from "../errors.js";
 import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
 import type { WorkQueue } from "../queue/WorkQueue.js";
-import { deserialize, serialize } from "../serialization.js";
+import { checkApplicationVersion, checkTimeoutMs, checkWorkflowId, checkWorkflowName, describeType, invalid } from "../limits.js";
+import { deserialize } from "../serialization.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { ListWorkflowsQuery, WorkflowStore } from "../store/WorkflowStore.js";
 import type { WorkflowRecord } from "../types.js";
 import { validateWorkflowId, WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
 import { runningStepInfo, toStepInfo, toWorkflowStatus, type StepInfo, type WorkflowStatusInfo } from "./status.js";
+import { resumePoint } from "./resumePoint.js";
+import { serializeInput, validateListInput } from "./inputs.js";
 
 export interface StartWorkflowOptions {
   /** Idempotency key: starting twice with one id returns the same workflow. @default a random UUID */
@@ -38,8 +40,20 @@ export interface ForkWorkflowOptions {
 export interface CancelWorkflowOptions {
   /** Return only once no step of the workflow is running. @default false */
   wait?: boolean;
-  /** Give up waiting after this long. @default until the running step's lease ends */
+  /**
+   * With `wait`: stop waiting after this long (a finite number of ms >= 0) and
+   * return with `idle: false`; the cancel is applied either way.
+   * @default until the running step's lease ends
+   */
   timeoutMs?: number;
+}
+
+/** What cancelWorkflow returns: the workflow after the cancel. */
+export interface CancelWorkflowResult extends WorkflowStatusInfo {
+  /** With `wait`: true when no step of the workflow runs any more, false when the wait ended first. */
+  idle?: boolean;
+  /** With `wait`, when `idle` is false: the step still running. It finishes and is recorded; nothing after it runs. */
+  stillRunning?: { functionId: number; name: string };
 }
 
 export interface GetResultOptions {
@@ -51,7 +65,13 @@ export type ListWorkflowsInput = ListWorkflowsQuery;
 
 export interface ListWorkflowsOutput {
   workflows: WorkflowStatusInfo[];
+  /** Pass it, with the same filters and order, to get the next page. */
   nextToken?: string;
+  /**
+   * The page ended before `limit` because its workflows' inputs and outputs
+   * reached the page size budget (`LIMITS.pageBytes`); `nextToken` goes on.
+   */
+  sizeLimited?: true;
 }
 
 export interface WorkflowHandle<O = unknown> {
@@ -86,11 +106,15 @@ export class WorkflowClient {
     this.registry = options.workflows ? new WorkflowRegistry(options.workflows) : undefined;
   }
 
-  /** A client on the table and queue named by $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL (endpoint variables and $CAIRN_RETENTION_DAYS apply). */
+  /**
+   * A client on the table and queue named by $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL in `env`
+   * ($CAIRN_RETENTION_DAYS applies); endpoints, region and credentials come from `env` too
+   * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_REGION).
+   */
   static fromEnv(env: NodeJS.ProcessEnv = process.env): WorkflowClient {
     return new WorkflowClient({
       store: DynamoWorkflowStore.fromEnv(env),
-      queue: new SqsWorkQueue({ queueUrl: requireEnv(ENV.queueUrl, env) }),
+      queue: SqsWorkQueue.fromEnv(env),
     });
   }
 
@@ -99,20 +123,19 @@ export class WorkflowClient {
     input: I,
     options: StartWorkflowOptions = {},
   ): Promise<WorkflowHandle<O>> {
+    // Everything is checked before the one write, so a refused start changes nothing.
     const name = typeof workflow === "string" ? workflow : workflow?.name;
-    if (typeof name !== "string" || name.length === 0) throw new ValidationError("startWorkflow needs a workflow name");
+    checkWorkflowName(name);
     if (this.registry && !this.registry.get(name)) throw new UnknownWorkflowError(name, this.registry.names());
     const workflowId = options.workflowId ?? randomUUID();
-    validateWorkflowId(workflowId);
-    if (options.applicationVersion !== undefined && typeof options.applicationVersion !== "string") {
-      throw new ValidationError("applicationVersion must be a string");
-    }
+    checkWorkflowId(workflowId);
+    if (options.applicationVersion !== undefined) checkApplicationVersion(options.applicationVersion);
     const now = this.now();
     const record: WorkflowRecord = {
       workflowId,
       name,
       status: WorkflowStatus.ENQUEUED,
-      input: serialize(input, `input of workflow "${name}"`),
+      input: serializeInput(input, name),
       createdAt: now,
       updatedAt: now,
       cancelRequested: false,
@@ -143,7 +166,7 @@ export class WorkflowClient {
   }
 
   async getWorkflowStatus(workflowId: string): Promise<WorkflowStatusInfo> {
-    validateWorkflowId(workflowId);
+    checkWorkflowId(workflowId);
     const [record, recordedSteps] = await Promise.all([this.store.getWorkflow(workflowId), this.store.countSteps(workflowId)]);
     if (!record) throw new WorkflowNotFoundError(workflowId);
     return toWorkflowStatus(record, recordedSteps);
@@ -153,19 +176,37 @@ export class WorkflowClient {
    * Cancel: the workflow becomes CANCELLED at once; a step already running
    * finishes and is recorded, nothing after it runs, and its pending messages
    * are dropped when they surface. Finished workflows are left as they are.
+   * With `wait`, returns once no step runs, or when `timeoutMs` runs out first
+   * (`idle: false`, `stillRunning` names the step): the workflow is CANCELLED
+   * either way, so running out of time is not an error.
    */
-  async cancelWorkflow(workflowId: string, options: CancelWorkflowOptions = {}): Promise<WorkflowStatusInfo> {
-    validateWorkflowId(workflowId);
-    let record = await this.store.cancelWorkflow(workflowId, this.now());
+  async cancelWorkflow(workflowId: string, options: CancelWorkflowOptions = {}): Promise<CancelWorkflowResult> {
+    // Checked before the cancel is written: a refused call changes nothing.
+    checkWorkflowId(workflowId);
+    if (options.wait !== undefined && typeof options.wait !== "boolean") throw invalid("wait", `wait must be a boolean, got ${describeType(options.wait)}`);
+    checkTimeoutMs(options.timeoutMs);
+    const record = await this.store.cancelWorkflow(workflowId, this.now());
     if (!record) throw new WorkflowNotFoundError(workflowId);
-    if (options.wait) record = await this.waitUntilIdle(record, options.timeoutMs);
-    // With the step count, a claim left on an already recorded step is not shown as running.
-    return toWorkflowStatus(record, await this.store.countSteps(workflowId));
+    if (!options.wait) {
+      // With the step count, a claim left on an already recorded step is not shown as running.
+      return toWorkflowStatus(record, await this.store.countSteps(workflowId));
+    }
+    const waited = await this.waitUntilIdle(record, options.timeoutMs);
+    const status = toWorkflowStatus(waited.record, await this.store.countSteps(workflowId));
+    const running = waited.record.running;
+    if (waited.idle || !running) {
+      // A claim whose lease ended is a dead worker's, not a running step.
+      const { runningStep: _dead, ...idle } = status;
+      return { ...idle, idle: true };
+    }
+    return { ...status, idle: false, stillRunning: { functionId: running.step, name: running.name } };
   }
 
   /**
    * Restart a CANCELLED, ERROR, MAX_RECOVERY_ATTEMPTS_EXCEEDED or ENQUEUED workflow
-   * from the step after its last recorded one (an ERROR workflow re-runs its failed step).
+   * from the step after its last recorded one. An ERROR workflow runs again from the
+   * failed step whose error ended it, whose record is deleted with every step recorded
+   * after it (see resumePoint for the rule).
    */
   async resumeWorkflow<O = unknown>(workflowId: string): Promise<WorkflowHandle<O>> {
     validateWorkflowId(workflowId);
@@ -173,14 +214,13 @@ export class WorkflowClient {
     if (!state) throw new WorkflowNotFoundError(workflowId);
     const wf = state.workflow;
     if (!RESUMABLE_STATUSES.includes(wf.status)) throw new InvalidWorkflowStateError(workflowId, wf.status, "resume", RESUMABLE_STATUSES);
-    const last = state.steps.reduce<(typeof state.steps)[number] | undefined>((m, s) => (!m || s.functionId > m.functionId ? s : m), undefined);
-    const deleteStep = wf.status === WorkflowStatus.ERROR && last?.status === StepStatus.ERROR ? last.functionId : undefined;
-    const step = deleteStep ?? (last?.functionId ?? 0) + 1;
-    const resumed = await this.store.resumeWorkflow(wf, { now: this.now(), nextStep: step, ...(deleteStep !== undefined ? { deleteStep } : {}) });
+    // An ERROR workflow runs its failed step (and what was recorded after it) again: see resumePoint.
+    const { nextStep, deleteFrom } = resumePoint(wf, state.steps);
+    const resumed = await this.store.resumeWorkflow(wf, { now: this.now(), nextStep, ...(deleteFrom !== undefined ? { deleteStep: deleteFrom } : {}) });
     if (!resumed) {
       throw new WorkflowConflictError(workflowId, `Workflow "${workflowId}" changed while it was being resumed (another resume or a cancel won); nothing was done`);
     }
-    await this.queue.send([{ workflowId, step, generation: resumed.generation }]);
+    await this.queue.send([{ workflowId, step: nextStep, generation: resumed.generation }]);
     return this.handle(workflowId);
   }
 
@@ -217,15 +257,42 @@ export class WorkflowClient {
       .filter((s) => s.functionId < startStep)
       .map((s) => ({ ...s, workflowId: newId, copiedFrom: s.copiedFrom ?? workflowId }));
     const created = await this.store.createWorkflow(record, copied);
-    if (!created.created) throw new WorkflowConflictError(newId, `Cannot fork into workflow id "${newId}": it is already taken`);
+    if (!created.created) {
+      // The same fork again (a retry after a failure or a lost answer) is answered with
+      // that fork, as a start with a taken id is; any other use of the id is a conflict.
+      const existing = created.existing;
+      const sameFork =
+        existing.forkedFrom?.workflowId === workflowId &&
+        existing.forkedFrom.startStep === startStep &&
+        existing.name === wf.name &&
+        existing.applicationVersion === applicationVersion;
+      if (!sameFork) throw new WorkflowConflictError(newId, `Cannot fork into workflow id "${newId}": it is already taken`);
+      // The first attempt may have died before sending its message: make sure one exists.
+      if (existing.status === WorkflowStatus.ENQUEUED && existing.version === 0) {
+        await this.queue.send([{ workflowId: newId, step: startStep, generation: existing.generation }]);
+      }
+      return this.handle(newId);
+    }
     await this.queue.send([{ workflowId: newId, step: startStep, generation: 0 }]);
     return this.handle(newId);
   }
 
+  /**
+   * A page of workflows, oldest first (`sortDesc`: newest first): at most `limit`
+   * (default 100, at most 1,000), and fewer when their inputs and outputs fill
+   * the page's size budget (`sizeLimited`). Pass `nextToken` with the same
+   * filters and order to go on; a token of another query is a ValidationError.
+   */
   async listWorkflows(input: ListWorkflowsInput = {}): Promise<ListWorkflowsOutput> {
     validateListInput(input);
     const page = await this.store.listWorkflows(input);
-    return { workflows: page.items.map((r) => toWorkflowStatus(r)), ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
+    // Stores that budget pages by size say so (the DynamoDB store does).
+    const sizeLimited = "sizeLimited" in page && page.sizeLimited === true;
+    return {
+      workflows: page.items.map((r) => toWorkflowStatus(r)),
+      ...(page.nextToken ? { nextToken: page.nextToken } : {}),
+      ...(sizeLimited ? { sizeLimited: true as const } : {}),
+    };
   }
 
   /** Every workflow matching `input`, fetched a page at a time. */
@@ -294,8 +361,11 @@ export class WorkflowClient {
     }
   }
 
-  /** Wait until no worker holds a live claim on the workflow. */
-  private async waitUntilIdle(record: WorkflowRecord, timeoutMs: number | undefined): Promise<WorkflowRecord> {
+  /**
+   * Wait until no worker holds a live claim on the workflow, or until `timeoutMs`
+   * has passed (`idle: false`).
+   */
+  private async waitUntilIdle(record: WorkflowRecord, timeoutMs: number | undefined): Promise<{ record: WorkflowRecord; idle: boolean }> {
     const deadline = timeoutMs === undefined ? Infinity : this.now() + timeoutMs;
     let current = record;
     let delay = POLL_MIN_MS;
@@ -303,16 +373,14 @@ export class WorkflowClient {
     const isRunning = async (wf: WorkflowRecord) =>
       wf.running !== undefined && wf.running.until > this.now() && (await this.store.countSteps(wf.workflowId)) < wf.running.step;
     while (await isRunning(current)) {
-      if (this.now() >= deadline) {
-        throw new ResultTimeoutError(current.workflowId, timeoutMs!, `${current.status}, step ${current.running?.step} still running`);
-      }
+      if (this.now() >= deadline) return { record: current, idle: false };
       await sleep(Math.min(delay, Math.max(0, deadline - this.now())));
       delay = Math.min(POLL_MAX_MS, delay * 2);
       const fresh = await this.store.getWorkflow(current.workflowId);
       if (!fresh) throw new WorkflowNotFoundError(current.workflowId);
       current = fresh;
     }
-    return current;
+    return { record: current, idle: true };
   }
 
   /** Send the message that starts the next unrecorded step of an ENQUEUED workflow. */
@@ -321,21 +389,3 @@ export class WorkflowClient {
     await this.queue.send([{ workflowId: wf.workflowId, step: steps + 1, generation: wf.generation }]);
   }
 }
-
-function validateListInput(input: ListWorkflowsInput): void {
-  const statuses = Object.values(WorkflowStatus) as string[];
-  if (input.status !== undefined && !statuses.includes(input.status)) {
-    throw new ValidationError(`status must be one of ${statuses.join(", ")}, got ${JSON.stringify(input.status)}`);
-  }
-  for (const key of ["startTime", "endTime"] as const) {
-    const v = input[key];
-    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new ValidationError(`${key} must be epoch milliseconds, got ${String(v)}`);
-  }
-  if (input.startTime !== undefined && input.endTime !== undefined && input.startTime > input.endTime) {
-    throw new ValidationError(`startTime (${input.startTime}) is after endTime (${input.endTime})`);
-  }
-  if (input.name !== undefined && (typeof input.name !== "string" || input.name.length === 0)) {
-    throw new ValidationError("name must be a non-empty string");
-  }
-}
-

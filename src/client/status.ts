@@ -69,17 +69,19 @@ export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number)
   };
 }
 
-export function toStepInfo(step: StepRecord): StepInfo {
+/** A step as users see it; a sleep whose timer has not fired yet shows as PENDING with its wake time. */
+export function toStepInfo(step: StepRecord, now: number = Date.now()): StepInfo {
+  const sleeping = step.kind === "sleep" && step.wakeAt !== undefined && step.wakeAt > now;
   return {
     functionId: step.functionId,
     name: step.name,
     kind: step.kind,
-    status: step.status,
+    status: sleeping ? StepStatus.PENDING : step.status,
     output: step.kind === "sleep" ? (step.wakeAt !== undefined ? { wakeAt: step.wakeAt } : undefined) : deserialize(step.output),
     error: step.error,
     attempts: step.attempts,
     startedAt: step.startedAt,
-    completedAt: step.completedAt,
+    completedAt: sleeping ? undefined : step.completedAt,
     ...(step.copiedFrom !== undefined ? { copiedFrom: step.copiedFrom } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import {
   DynamoDBDocumentClient,
@@ -8,20 +9,22 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { CANCELLABLE_STATUSES, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
 import { ENV, optionalNumberEnv, requireEnv } from "../config.js";
+import { awsClientSettings } from "../awsEnv.js";
 import type { RunningClaim, StepRecord, WorkflowRecord } from "../types.js";
 import {
   attemptsAttribute,
   fromWorkflowItem,
   hasInlineInput,
-  stepKey,
   toInputItem,
   toStepItem,
   toWorkflowItem,
+  STEP_SK_PREFIX,
   workflowKey,
   type Item,
 } from "./records.js";
 import { DynamoWorkflowReads } from "./DynamoWorkflowReads.js";
-import type { Completion, RecordResult, WorkflowStore } from "./WorkflowStore.js";
+import { chunkItems, FORK_TOKEN, StepCopies } from "./stepCopies.js";
+import type { Completion, EagerClaimArgs, RecordResult, RecordStepArgs, ReleaseClaimArgs, WorkflowStore } from "./WorkflowStore.js";
 
 export interface DynamoWorkflowStoreOptions {
   tableName: string;
@@ -41,6 +44,9 @@ const cancellationCodes = (err: unknown): string[] | undefined =>
     ? ((err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map((r) => r.Code ?? "None")
     : undefined;
 
+/** The step number of a step item's key. */
+const stepOf = (key: Item): number => Number(String(key.sk).slice(STEP_SK_PREFIX.length));
+
 /** A values map for `status IN (...)` conditions. */
 function statusList(prefix: string, statuses: readonly string[]): { names: string; values: Record<string, string> } {
   const values: Record<string, string> = {};
@@ -51,12 +57,16 @@ function statusList(prefix: string, statuses: readonly string[]): { names: strin
 /** The WorkflowStore on one DynamoDB table: the conditional writes here, the reads in DynamoWorkflowReads. */
 export class DynamoWorkflowStore extends DynamoWorkflowReads implements WorkflowStore {
   private readonly retentionSeconds: number | undefined;
+  /** Copies of forked steps, and the cleaning of what interrupted forks left (see stepCopies.ts). */
+  private readonly stepCopies = new StepCopies(this.doc, this.tableName);
 
-  /** The store on $CAIRN_TABLE_NAME, with $CAIRN_RETENTION_DAYS for the TTL (endpoint variables apply). */
+  /** The store on $CAIRN_TABLE_NAME, with $CAIRN_RETENTION_DAYS for the TTL; endpoint, region and credentials from `env` (see awsClientSettings). */
   static fromEnv(env: NodeJS.ProcessEnv = process.env): DynamoWorkflowStore {
     const retentionDays = optionalNumberEnv(ENV.retentionDays, env);
     return new DynamoWorkflowStore({
       tableName: requireEnv(ENV.tableName, env),
+      // From `env`, not the SDK's own reading of process.env: an explicit environment wins.
+      clientConfig: awsClientSettings("DYNAMODB", env),
       ...(retentionDays !== undefined ? { retentionSeconds: Math.round(retentionDays * 86_400) } : {}),
     });
   }
@@ -71,46 +81,72 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     workflow: WorkflowRecord,
     steps: readonly StepRecord[] = [],
   ): Promise<{ created: true } | { created: false; existing: WorkflowRecord }> {
-    // A fork's copied steps go first and the workflow record last, so the workflow
-    // never exists without its steps (atomically below 100 items). With more than
-    // one transaction, check the id first so no step lands in another's partition.
-    if (steps.length > 0) {
-      const existing = await this.getWorkflow(workflow.workflowId);
-      if (existing) return { created: false, existing };
-    }
-    const puts = [...steps.map((st) => this.stepItem(st)), ...(hasInlineInput(workflow) ? [] : [toInputItem(workflow)]), toWorkflowItem(workflow)];
-    if (puts.length === 1) {
-      // The common start: one conditional put (a transaction would cost twice the write units).
-      try {
-        await this.doc.send(new PutCommand({ TableName: this.tableName, Item: puts[0], ConditionExpression: "attribute_not_exists(pk)" }));
-        return { created: true };
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
-        return this.takenBy(workflow.workflowId, err);
+    // The timeline of a fork (a start is steps 3 and 4):
+    //  1. the id must be free;
+    //  2. the copies go in, in transactions within DynamoDB's limits, each re-checking that
+    //     the workflow record is absent; stamped with this attempt's token, as plain puts
+    //     that overwrite whatever an interrupted attempt left;
+    //  3. the workflow record (with its input) goes in last, conditionally: only now is
+    //     the id taken, so a fork that dies before this leaves no workflow;
+    //  4. the partition is settled before anyone may send the first message: stamped
+    //     steps that are not this workflow's are deleted (a start with the id of a fork
+    //     that died in 2 starts clean), copies a rival attempt overwrote are put back.
+    const token = randomUUID();
+    const copies = steps.map((st) => ({ ...this.stepItem(st), [FORK_TOKEN]: token }));
+    for (let round = 1; ; round++) {
+      if (copies.length > 0) {
+        const existing = await this.getWorkflow(workflow.workflowId);
+        if (existing) return this.taken(existing);
+        if (!(await this.stepCopies.copy(workflow.workflowId, copies))) {
+          const taken = await this.takenBy(workflow.workflowId);
+          if (taken) return taken;
+          // Taken, and gone again (TTL) before we could read it: start over.
+          if (round >= 3) throw new Error(`Workflow id "${workflow.workflowId}" was taken and freed again while it was being created; try again`);
+          continue;
+        }
       }
-    }
-    for (let i = 0; i < puts.length; i += MAX_TRANSACTION_ITEMS) {
-      const chunk = puts.slice(i, i + MAX_TRANSACTION_ITEMS);
+      // The input item has no condition: the record's condition guards both.
+      const items = [...(hasInlineInput(workflow) ? [] : [toInputItem(workflow)]), toWorkflowItem(workflow)];
       try {
-        await this.doc.send(
-          new TransactWriteCommand({
-            TransactItems: chunk.map((Item) => ({
-              Put: { TableName: this.tableName, Item, ConditionExpression: "attribute_not_exists(pk)" },
-            })),
-          }),
-        );
+        if (items.length === 1) {
+          // The common start: one conditional put (a transaction would cost twice the write units).
+          await this.doc.send(new PutCommand({ TableName: this.tableName, Item: items[0], ConditionExpression: "attribute_not_exists(pk)" }));
+        } else {
+          await this.doc.send(
+            new TransactWriteCommand({
+              TransactItems: items.map((Item) => ({
+                Put: { TableName: this.tableName, Item, ...(Item.sk === workflowKey(workflow.workflowId).sk ? { ConditionExpression: "attribute_not_exists(pk)" } : {}) },
+              })),
+            }),
+          );
+        }
       } catch (err) {
-        if (!cancellationCodes(err)?.includes("ConditionalCheckFailed")) throw err;
-        return this.takenBy(workflow.workflowId, err);
+        if (!isConditionFailure(err) && !cancellationCodes(err)?.includes("ConditionalCheckFailed")) throw err;
+        const taken = await this.takenBy(workflow.workflowId);
+        if (taken) return taken;
+        if (round >= 3) throw err;
+        continue;
       }
+      await this.stepCopies.settle(workflow.workflowId, { copies, token });
+      return { created: true };
     }
-    return { created: true };
   }
 
-  /** The workflow whose id a create found taken; `conflict` again if none is there. */
-  private async takenBy(workflowId: string, conflict: unknown): Promise<{ created: false; existing: WorkflowRecord }> {
+  /** The workflow whose id a create found taken, or undefined if it is gone again. */
+  private async takenBy(workflowId: string): Promise<{ created: false; existing: WorkflowRecord } | undefined> {
     const existing = await this.getWorkflow(workflowId);
-    if (!existing) throw conflict;
+    return existing ? this.taken(existing) : undefined;
+  }
+
+  /**
+   * A create found the id taken by `existing`. If that workflow never ran (ENQUEUED,
+   * never claimed), its creator may have died between writing it and settling its
+   * partition, and the caller may now send its first message: settle it first.
+   */
+  private async taken(existing: WorkflowRecord): Promise<{ created: false; existing: WorkflowRecord }> {
+    if (existing.status === WorkflowStatus.ENQUEUED && existing.version === 0) {
+      await this.stepCopies.settle(existing.workflowId, { keepBelow: existing.forkedFrom?.startStep ?? 1 });
+    }
     return { created: false, existing };
   }
 
@@ -125,16 +161,25 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     });
   }
 
-  async claimStepEagerly(args: { workflowId: string; generation: number; claim: RunningClaim; now: number }): Promise<WorkflowRecord | undefined> {
+  async claimStepEagerly(args: EagerClaimArgs): Promise<WorkflowRecord | undefined> {
+    // Without a read, only a claim that is provably dead may be replaced: the earlier
+    // one whose secret key the message names (only its holder knows the key, and it
+    // sends it on once it has recorded the claim's step), a lapsed claim on this very
+    // step (its holder died), or none while this step's retry is scheduled. A stale or
+    // forged message never displaces the live claim of a step that is still running.
+    const dead =
+      (args.supersedes !== undefined ? "(running.#key = :supersedes AND running.#step < :step) OR " : "") +
+      "(running.#step = :step AND running.#until < :now) OR (attribute_not_exists(running) AND retryStep = :step)";
     return this.claim(args.workflowId, args.claim, args.now, {
-      // Without a read: the generation is current, the workflow runs and is not
-      // cancelled, and no live claim on this step exists (one on an earlier step
-      // is dead: a message for step n is only sent once step n-1 is recorded).
-      condition:
-        "generation = :g AND #status = :pending AND cancelRequested = :false AND " +
-        "(attribute_not_exists(running) OR running.#step < :step OR running.#until < :now)",
-      values: { ":g": args.generation, ":pending": WorkflowStatus.PENDING, ":false": false, ":step": args.claim.step },
-      names: { "#status": "status", "#step": "step", "#until": "until" },
+      condition: `generation = :g AND #status = :pending AND cancelRequested = :false AND (${dead})`,
+      values: {
+        ":g": args.generation,
+        ":pending": WorkflowStatus.PENDING,
+        ":false": false,
+        ":step": args.claim.step,
+        ...(args.supersedes !== undefined ? { ":supersedes": args.supersedes } : {}),
+      },
+      names: { "#status": "status", "#step": "step", "#until": "until", ...(args.supersedes !== undefined ? { "#key": "key" } : {}) },
     });
   }
 
@@ -172,14 +217,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     }
   }
 
-  async recordStep(args: {
-    workflowId: string;
-    expectedVersion: number;
-    step: StepRecord;
-    completion?: Completion;
-    markPending?: boolean;
-    now: number;
-  }): Promise<RecordResult> {
+  async recordStep(args: RecordStepArgs): Promise<RecordResult> {
     if (!args.completion && !args.markPending) {
       // The common case: one conditional put. The claim left on the workflow record
       // names a step that is now recorded, which makes it dead; the next claim replaces it.
@@ -217,20 +255,25 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     return this.applies(new UpdateCommand(this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now)));
   }
 
-  releaseClaim(args: { workflowId: string; token: string; retry?: { step: number; at: number }; now: number }): Promise<boolean> {
+  releaseClaim(args: ReleaseClaimArgs): Promise<boolean> {
     const retry = args.retry ? ", retryStep = :rs, retryAt = :ra" : "";
+    const refund = args.refundStep !== undefined ? " ADD #attempts :minusOne" : "";
     return this.applies(
       new UpdateCommand({
         TableName: this.tableName,
         Key: workflowKey(args.workflowId),
         ConditionExpression: "running.#token = :token",
-        UpdateExpression: `SET updatedAt = :now, version = version + :one${retry} REMOVE running`,
-        ExpressionAttributeNames: { "#token": "token" },
+        UpdateExpression: `SET updatedAt = :now, version = version + :one${retry} REMOVE running${refund}`,
+        ExpressionAttributeNames: {
+          "#token": "token",
+          ...(args.refundStep !== undefined ? { "#attempts": attemptsAttribute(args.refundStep) } : {}),
+        },
         ExpressionAttributeValues: {
           ":token": args.token,
           ":now": args.now,
           ":one": 1,
           ...(args.retry ? { ":rs": args.retry.step, ":ra": args.retry.at } : {}),
+          ...(args.refundStep !== undefined ? { ":minusOne": -1 } : {}),
         },
       }),
     );
@@ -263,20 +306,40 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
 
   async resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined> {
     const allowed = statusList("r", RESUMABLE_STATUSES);
+    // Unchanged since the read, and resumable: the condition of every write below.
+    const unchanged = {
+      ConditionExpression: `version = :v AND #status IN (${allowed.names})`,
+      ExpressionAttributeNames: { "#status": "status" },
+      ExpressionAttributeValues: { ...allowed.values, ":v": read.version },
+    };
+    // The records to delete: step `deleteStep` and every step recorded after it.
+    const doomed: Item[] = [];
+    if (options.deleteStep !== undefined) {
+      for await (const item of this.stepCopies.stepKeys(read.workflowId, options.deleteStep)) doomed.push({ pk: item.pk, sk: item.sk });
+    }
+    // Steps run again count their attempts afresh: drop their counters (see claim). Counters
+    // are dropped as the next step is claimed, so only the last claimed steps can have one.
+    const recounted = [
+      ...new Set([
+        options.nextStep,
+        ...doomed.slice(0, 50).map((k) => stepOf(k)),
+        ...(doomed.length ? [stepOf(doomed.at(-1)!)] : []),
+        ...(read.running ? [read.running.step] : []),
+      ]),
+    ];
+    const counters = Object.fromEntries(recounted.map((step, i) => [`#attempts${i}`, attemptsAttribute(step)]));
     const update = {
       TableName: this.tableName,
       Key: workflowKey(read.workflowId),
-      ConditionExpression: `version = :v AND #status IN (${allowed.names})`,
+      ConditionExpression: unchanged.ConditionExpression,
       // The running claim stays: a step still in flight from before must finish
       // before the new generation may claim it, so no step runs twice.
       UpdateExpression:
         "SET #status = :enqueued, gsiStatus = :enqueued, generation = :g, cancelRequested = :false, updatedAt = :now, version = :v1 " +
-        "REMOVE #output, #error, #attempts, retryStep, retryAt, recoveryReason, lastFailure, expiresAt",
-      // The step that runs next starts counting its attempts afresh.
-      ExpressionAttributeNames: { "#status": "status", "#output": "output", "#error": "error", "#attempts": attemptsAttribute(options.nextStep) },
+        `REMOVE #output, #error, ${Object.keys(counters).join(", ")}, retryStep, retryAt, recoveryReason, lastFailure, expiresAt`,
+      ExpressionAttributeNames: { ...unchanged.ExpressionAttributeNames, "#output": "output", "#error": "error", ...counters },
       ExpressionAttributeValues: {
-        ...allowed.values,
-        ":v": read.version,
+        ...unchanged.ExpressionAttributeValues,
         ":v1": read.version + 1,
         ":g": read.generation + 1,
         ":enqueued": WorkflowStatus.ENQUEUED,
@@ -284,19 +347,23 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         ":now": options.now,
       },
     };
+    // The update and the first 99 deletions are one transaction. Beyond that, the later
+    // steps go first, in transactions that each re-check the workflow: an interrupted
+    // resume leaves the workflow as it was (resumable, `deleteStep` still recorded), only
+    // with fewer of the steps it would have deleted, and can simply be resumed again.
+    const first = doomed.slice(0, MAX_TRANSACTION_ITEMS - 1);
+    const later = chunkItems(doomed.slice(MAX_TRANSACTION_ITEMS - 1), () => 1, MAX_TRANSACTION_ITEMS - 1, Infinity);
+    const deletes = (keys: Item[]) => keys.map((Key) => ({ Delete: { TableName: this.tableName, Key } }));
     try {
-      if (options.deleteStep === undefined) {
-        await this.doc.send(new UpdateCommand(update));
-      } else {
+      for (const chunk of later.reverse()) {
         await this.doc.send(
           new TransactWriteCommand({
-            TransactItems: [
-              { Update: update },
-              { Delete: { TableName: this.tableName, Key: stepKey(read.workflowId, options.deleteStep) } },
-            ],
+            TransactItems: [{ ConditionCheck: { TableName: this.tableName, Key: workflowKey(read.workflowId), ...unchanged } }, ...deletes(chunk)],
           }),
         );
       }
+      if (first.length === 0) await this.doc.send(new UpdateCommand(update));
+      else await this.doc.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...deletes(first)] }));
     } catch (err) {
       if (isConditionFailure(err) || cancellationCodes(err)?.includes("ConditionalCheckFailed")) return undefined;
       throw err;

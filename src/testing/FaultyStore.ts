@@ -1,4 +1,13 @@
-import type { Completion, ListWorkflowsQuery, Page, RecordResult, WorkflowStore } from "../store/WorkflowStore.js";
+import type {
+  Completion,
+  EagerClaimArgs,
+  ListWorkflowsQuery,
+  Page,
+  RecordResult,
+  RecordStepArgs,
+  ReleaseClaimArgs,
+  WorkflowStore,
+} from "../store/WorkflowStore.js";
 import type { RunningClaim, StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
 import { CrashPoint, dynamoThrottlingError, TransientFault, transientServerError } from "./faults.js";
 import type { FaultInjector, FaultSite } from "./FaultInjector.js";
@@ -56,7 +65,7 @@ export class FaultyStore implements WorkflowStore {
     return this.claimWith("claimStep", { workflowId: read.workflowId, step: claim.step }, () => this.inner.claimStep(read, claim, now));
   }
 
-  claimStepEagerly(args: { workflowId: string; generation: number; claim: RunningClaim; now: number }): Promise<WorkflowRecord | undefined> {
+  claimStepEagerly(args: EagerClaimArgs): Promise<WorkflowRecord | undefined> {
     return this.claimWith("claimStepEagerly", { workflowId: args.workflowId, step: args.claim.step }, () => this.inner.claimStepEagerly(args));
   }
 
@@ -72,7 +81,7 @@ export class FaultyStore implements WorkflowStore {
     return claimed;
   }
 
-  recordStep(args: { workflowId: string; expectedVersion: number; step: StepRecord; completion?: Completion; now: number }): Promise<RecordResult> {
+  recordStep(args: RecordStepArgs): Promise<RecordResult> {
     return this.call(
       "recordStep",
       { workflowId: args.workflowId, step: args.step.functionId },
@@ -99,7 +108,7 @@ export class FaultyStore implements WorkflowStore {
     );
   }
 
-  releaseClaim(args: { workflowId: string; token: string; retry?: { step: number; at: number }; now: number }): Promise<boolean> {
+  releaseClaim(args: ReleaseClaimArgs): Promise<boolean> {
     return this.call("releaseClaim", { workflowId: args.workflowId }, { write: true, after: [CrashPoint.afterRecord] }, () => this.inner.releaseClaim(args));
   }
 

@@ -1,44 +1,56 @@
 import type { WorkQueue } from "../queue/WorkQueue.js";
 import type { WorkMessage } from "../types.js";
 
-const SQS_BATCH = 10;
+/** SendMessageBatch takes at most ten entries. */
+export const SQS_BATCH_LIMIT = 10;
+
+interface Held {
+  message: WorkMessage;
+  sent(): void;
+  failed(error: unknown): void;
+}
 
 /**
- * Collects the messages the records of one worker invocation send, and sends
- * them together at the end in batches of ten: one SendMessageBatch instead of a
- * SendMessage per step. A record counts as done only once its messages are sent,
- * so a failed batch fails exactly the records whose messages it carried.
+ * Batches the sends of one worker invocation's records without making any of
+ * them wait for the others: a record's messages go out with whatever the other
+ * records send in the same turn of the event loop, as one SendMessageBatch, and
+ * its send resolves when that batch is sent. A long step in the batch never
+ * holds back the continuation of a short one.
  */
-export class Outbox {
-  private readonly pending: { owner: string; message: WorkMessage }[] = [];
+export class Outbox implements WorkQueue {
+  private held: Held[] = [];
+  private flushScheduled = false;
 
   constructor(private readonly queue: WorkQueue) {}
 
-  /** The queue as one record sees it: sends are held until `flush`. */
-  for(owner: string): WorkQueue {
-    return {
-      send: async (messages) => {
-        for (const message of messages) this.pending.push({ owner, message });
-      },
-      extendVisibility: (receiptHandle, seconds) => this.queue.extendVisibility(receiptHandle, seconds),
-    };
+  send(messages: readonly WorkMessage[]): Promise<void> {
+    const sends = messages.map((message) => new Promise<void>((sent, failed) => this.held.push({ message, sent, failed })));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
+    return Promise.all(sends).then(() => undefined);
   }
 
-  /** Send everything held; returns the owners whose messages could not be sent, with the error. */
-  async flush(): Promise<Map<string, unknown>> {
-    const failed = new Map<string, unknown>();
-    const all = this.pending.splice(0);
-    const chunks: (typeof all)[] = [];
-    for (let i = 0; i < all.length; i += SQS_BATCH) chunks.push(all.slice(i, i + SQS_BATCH));
+  extendVisibility(receiptHandle: string, seconds: number): Promise<void> {
+    return this.queue.extendVisibility(receiptHandle, seconds);
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const all = this.held;
+    this.held = [];
+    const chunks: Held[][] = [];
+    for (let i = 0; i < all.length; i += SQS_BATCH_LIMIT) chunks.push(all.slice(i, i + SQS_BATCH_LIMIT));
     await Promise.all(
       chunks.map(async (chunk) => {
         try {
-          await this.queue.send(chunk.map((p) => p.message));
+          await this.queue.send(chunk.map((h) => h.message));
+          for (const h of chunk) h.sent();
         } catch (err) {
-          for (const p of chunk) failed.set(p.owner, err);
+          for (const h of chunk) h.failed(err);
         }
       }),
     );
-    return failed;
   }
 }

@@ -61,28 +61,21 @@ export function createWorker(options: WorkerOptions): WorkerHandler {
   const log = options.logger ?? defaultLogger;
   const handle = async (event: SQSEvent, context: Context): Promise<PromiseSettledResult<ProcessOutcome>[]> => {
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_BUFFER_MS;
-    const outbox = new Outbox(deps.queue);
-    const settled = await Promise.allSettled(
+    // One outbox per invocation: records that send in the same moment share a batch.
+    const queue = new Outbox(deps.queue);
+    return Promise.allSettled(
       event.Records.map(async (record) => {
         try {
-          return await processMessage({ ...deps, queue: outbox.for(record.messageId) }, record, deadline);
+          const outcome = await processMessage({ ...deps, queue }, record, deadline);
+          log.debug("message processed", { messageId: record.messageId, outcome });
+          options.onOutcome?.(outcome, record);
+          return outcome;
         } catch (err) {
           await noteFailure(deps, record.body, err, log);
           throw err;
         }
       }),
     );
-    const unsent = await outbox.flush();
-    return settled.map((result, i) => {
-      const record = event.Records[i]!;
-      const sendError = unsent.get(record.messageId);
-      if (result.status === "fulfilled" && sendError !== undefined) return { status: "rejected", reason: sendError };
-      if (result.status === "fulfilled") {
-        log.debug("message processed", { messageId: record.messageId, outcome: result.value });
-        options.onOutcome?.(result.value, record);
-      }
-      return result;
-    });
   };
   return sqsBatchHandler(handle, (reason, record) =>
     log.error("message failed; SQS will deliver it again", { messageId: record.messageId, error: reason }),

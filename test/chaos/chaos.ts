@@ -252,6 +252,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       expectedOutput,
       // Only a planned failure may fail a workflow; with crashes counted as attempts, any step planned to fail can.
       canFail: (plan, record) => {
+        // A claim whose invocation died uses up an attempt. A crash kills every record of its
+        // batch, so any injected crash (or lost claim answer) can exhaust a step; no run without one can.
+        if (record.error?.name === "StepAttemptsExhaustedError") {
+          return faults.log.some((f) => (CRASH_POINTS as readonly string[]).includes(f.point) || f.point === TransientFault.storeLostResponse);
+        }
         const step = Number(/^planned failure of step (\d+)$/.exec(record.error?.message ?? "")?.[1]);
         const op = plan.ops[step - 1];
         return op?.t === "step" && op.fails > 0;

@@ -30,21 +30,37 @@ export async function assertRecordedOnce(store: WorkflowStore, workflowId: strin
   );
 }
 
-/** A three-step workflow whose bodies report to the probe: a, b, c. */
+/**
+ * A three-step workflow whose bodies report to the probe: a, b, c. A worker that
+ * dies mid-step uses up an attempt, so each step has a few to heal from crashes.
+ */
 export function threeSteps(name: string, probe: StepProbe): WorkflowDefinition<{ n: number }, number> {
+  const crashProof = { retries: { maxAttempts: 3, intervalMs: 0 } };
   return defineWorkflow(name, async (ctx, input: { n: number }) => {
-    const a = await ctx.step("a", async () => {
-      await probe.ran(ctx.workflowId, "a");
-      return input.n + 1;
-    });
-    const b = await ctx.step("b", async () => {
-      await probe.ran(ctx.workflowId, "b");
-      return a * 2;
-    });
-    return ctx.step("c", async () => {
-      await probe.ran(ctx.workflowId, "c");
-      return b + 100;
-    });
+    const a = await ctx.step(
+      "a",
+      async () => {
+        await probe.ran(ctx.workflowId, "a");
+        return input.n + 1;
+      },
+      crashProof,
+    );
+    const b = await ctx.step(
+      "b",
+      async () => {
+        await probe.ran(ctx.workflowId, "b");
+        return a * 2;
+      },
+      crashProof,
+    );
+    return ctx.step(
+      "c",
+      async () => {
+        await probe.ran(ctx.workflowId, "c");
+        return b + 100;
+      },
+      crashProof,
+    );
   });
 }
 

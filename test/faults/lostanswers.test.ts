@@ -30,7 +30,8 @@ const steps = defineWorkflow("faults.lost-answers", async (ctx) => {
       }
       return a + 1;
     },
-    { retries: { maxAttempts: 3, intervalMs: 100 } },
+    // Past a second, so the retry goes through the queue (shorter ones wait in the invocation).
+    { retries: { maxAttempts: 3, intervalMs: 1_100 } },
   );
   return ctx.step("c", async () => {
     await probe.ran(ctx.workflowId, "c");

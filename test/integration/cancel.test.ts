@@ -40,7 +40,7 @@ const threeSteps = defineWorkflow("cancel.threeSteps", async (ctx) => {
 
 const sleeper = defineWorkflow("cancel.sleeper", async (ctx) => {
   await ctx.step("before", tracked(ctx.workflowId, "before", "before"));
-  await ctx.sleep(1_000);
+  await ctx.sleep(2_000); // past a second: waited for by a delayed message, not in-process
   return ctx.step("after", tracked(ctx.workflowId, "after", "after"));
 });
 

@@ -19,14 +19,19 @@ const failingStep2 = new Set<string>();
 const crashBeforeRecording = new Set<string>();
 let faultyQueue: FaultyQueue;
 
-const pipeline = defineWorkflow("delivery.pipeline", async (ctx, input: { start: number }) => {
+/** `maxAttempts`: attempts per step; a worker that dies mid-step uses one up. */
+const pipeline = defineWorkflow("delivery.pipeline", async (ctx, input: { start: number; maxAttempts?: number }) => {
   let value = input.start;
   for (const name of ["one", "two", "three", "four"]) {
-    value = await ctx.step(name, async () => {
-      await probe.ran(ctx.workflowId, name);
-      if (name === "two" && failingStep2.has(ctx.workflowId)) throw new Error("step two is broken");
-      return value + 1;
-    });
+    value = await ctx.step(
+      name,
+      async () => {
+        await probe.ran(ctx.workflowId, name);
+        if (name === "two" && failingStep2.has(ctx.workflowId)) throw new Error("step two is broken");
+        return value + 1;
+      },
+      { retries: { maxAttempts: input.maxAttempts ?? 1 } },
+    );
   }
   return value;
 });
@@ -176,7 +181,7 @@ describe("Message delivery", () => {
       crashBeforeRecording.add(`${workflowId}/2`);
 
       // Act
-      const output = await (await rt.client.startWorkflow(pipeline, { start: 50 }, { workflowId })).getResult({ timeoutMs: 20_000 });
+      const output = await (await rt.client.startWorkflow(pipeline, { start: 50, maxAttempts: 2 }, { workflowId })).getResult({ timeoutMs: 20_000 });
       await waitForQueueIdle(rt);
 
       // Assess

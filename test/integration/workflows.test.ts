@@ -90,19 +90,20 @@ const badOutput = defineWorkflow("wf.badOutput", async (ctx) => {
 });
 
 const attemptTimes = new Map<string, number[]>();
-const flaky = defineWorkflow("wf.flaky", async (ctx) => {
-  return ctx.step(
-    "flaky",
-    () => {
-      const times = attemptTimes.get(ctx.workflowId) ?? [];
-      attemptTimes.set(ctx.workflowId, times);
-      times.push(Date.now());
-      if (times.length < 3) throw new Error(`attempt ${times.length} failed`);
-      return `succeeded on attempt ${times.length}`;
-    },
-    { retries: { maxAttempts: 3, intervalMs: 200, backoffRate: 2 } },
-  );
-});
+/** A step that fails until its `succeedOn`th attempt, noting when each attempt started. */
+const flakyStep = (workflowId: string, succeedOn: number) => () => {
+  const times = attemptTimes.get(workflowId) ?? [];
+  attemptTimes.set(workflowId, times);
+  times.push(Date.now());
+  if (times.length < succeedOn) throw new Error(`attempt ${times.length} failed`);
+  return `succeeded on attempt ${times.length}`;
+};
+const flaky = defineWorkflow("wf.flaky", async (ctx) =>
+  ctx.step("flaky", flakyStep(ctx.workflowId, 3), { retries: { maxAttempts: 3, intervalMs: 200, backoffRate: 2 } }),
+);
+const slowFlaky = defineWorkflow("wf.slowFlaky", async (ctx) =>
+  ctx.step("flaky", flakyStep(ctx.workflowId, 2), { retries: { maxAttempts: 2, intervalMs: 1_200 } }),
+);
 
 class CardDeclined extends Error {
   override name = "CardDeclined";
@@ -160,7 +161,7 @@ const scheduledRetries: { workflowId: string; step: number; at: number }[] = [];
 let rt: LocalRuntime;
 
 before(async () => {
-  rt = await startTestRuntime([greeting, roundTrip, badValue, badOutput, flaky, declined, recovers, drifting, napper, single, other], {
+  rt = await startTestRuntime([greeting, roundTrip, badValue, badOutput, flaky, slowFlaky, declined, recovers, drifting, napper, single, other], {
     wrapStore: (store) =>
       interceptStore(store, {
         releaseClaim: (inner, args) => {
@@ -419,16 +420,28 @@ describe("Step retries", { concurrency: true }, () => {
     assert.equal(step?.attempts, 3);
     const times = attemptTimes.get(workflowId)!;
     assert.equal(times.length, 3);
-    const retries = scheduledRetries.filter((r) => r.workflowId === workflowId);
-    assert.equal(retries.length, 2);
-    // The delay the worker scheduled after each failure: intervalMs, then intervalMs * backoffRate.
-    const delays = retries.map((r, i) => r.at - times[i]!);
-    assert.ok(delays[0]! >= 200, `first backoff ${delays[0]} ms >= 200 ms`);
-    assert.ok(delays[1]! >= 400, `second backoff ${delays[1]} ms >= 400 ms`);
-    assert.ok(delays[1]! > delays[0]!, "the backoff grows");
-    // No attempt started before its backoff ended.
-    assert.ok(times[1]! - times[0]! >= 200, `gap ${times[1]! - times[0]!} ms`);
-    assert.ok(times[2]! - times[1]! >= 400, `gap ${times[2]! - times[1]!} ms`);
+    // No attempt started before its backoff ended: intervalMs, then intervalMs * backoffRate.
+    const gaps = [times[1]! - times[0]!, times[2]! - times[1]!];
+    assert.ok(gaps[0]! >= 200, `first backoff ${gaps[0]} ms >= 200 ms`);
+    assert.ok(gaps[1]! >= 400, `second backoff ${gaps[1]} ms >= 400 ms`);
+    // Sub-second backoff is honoured as asked, not rounded up to SQS's whole seconds.
+    assert.ok(gaps[0]! < 900, `first backoff ${gaps[0]} ms < 900 ms`);
+  });
+
+  it("schedules a retry due past a second through the queue, no earlier than its backoff", async () => {
+    // Prepare
+    const workflowId = "slow-retries";
+
+    // Act
+    const output = await (await rt.client.startWorkflow(slowFlaky, undefined, { workflowId })).getResult({ timeoutMs: 20_000 });
+
+    // Assess
+    assert.equal(output, "succeeded on attempt 2");
+    const times = attemptTimes.get(workflowId)!;
+    const [retry] = scheduledRetries.filter((r) => r.workflowId === workflowId);
+    assert.ok(retry, "the retry went through the queue");
+    assert.ok(retry.at - times[0]! >= 1_200, `scheduled ${retry.at - times[0]!} ms after the failure`);
+    assert.ok(times[1]! >= retry.at - 250, "the attempt did not start before its backoff ended");
   });
 
   it("fails the workflow ERROR with the step error's name, message and stack once retries are exhausted", async () => {

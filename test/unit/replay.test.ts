@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setImmediate as tick } from "node:timers/promises";
-import { runInvocation, type InvocationArgs, type InvocationResult, type StepExecution } from "../../src/engine/replay.js";
+import { runInvocation, type InvocationArgs, type InvocationResult, type OperationOutcome, type StepExecution } from "../../src/engine/replay.js";
 import type { OperationCall } from "../../src/engine/WorkflowContext.js";
 import { NonDeterminismError, SerializationError, WorkflowContextError } from "../../src/errors.js";
-import { serialize, toRecordedError } from "../../src/serialization.js";
+import { deserialize, fromRecordedError, serialize, toRecordedError } from "../../src/serialization.js";
 import type { StepRecord } from "../../src/types.js";
 import { runStepBody } from "../../src/worker/stepBody.js";
 import { defineWorkflow, type WorkflowDefinition } from "../../src/workflow.js";
@@ -50,7 +50,7 @@ class FakeExecutor {
     const decided = this.decide?.(call);
     if (decided) return decided;
     const { outcome } = await runStepBody(call);
-    return { type: "done", outcome, attempt: 1, startedAt: NOW };
+    return { type: "done", outcome, attempt: 1 };
   };
 }
 
@@ -76,6 +76,11 @@ function invoke(
 function expectType<T extends InvocationResult["type"]>(result: InvocationResult, type: T): Extract<InvocationResult, { type: T }> {
   assert.equal(result.type, type, `expected "${type}", got ${JSON.stringify(result, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
   return result as Extract<InvocationResult, { type: T }>;
+}
+
+/** An outcome as the workflow code receives it. */
+function decoded(outcome: OperationOutcome): { ok: true; value: unknown } | { ok: false; error: unknown } {
+  return outcome.ok ? { ok: true, value: deserialize(outcome.output) } : { ok: false, error: fromRecordedError(outcome.error) };
 }
 
 /** Counts how often each step body runs. */
@@ -110,7 +115,7 @@ describe("runInvocation", () => {
       const advanced = expectType(result, "advanced");
       assert.equal(advanced.executed.call.functionId, 1);
       assert.equal(advanced.executed.call.name, "a");
-      assert.deepEqual(advanced.executed.outcome, { ok: true, value: 21 });
+      assert.deepEqual(decoded(advanced.executed.outcome), { ok: true, value: 21 });
       assert.equal(advanced.executed.attempt, 1);
       assert.deepEqual(advanced.next, { type: "continue", functionId: 2, op: { kind: "step", name: "b" } });
     });
@@ -174,9 +179,12 @@ describe("runInvocation", () => {
 
       // Assess
       const advanced = expectType(result, "advanced");
-      assert.deepEqual(advanced.executed.outcome, { ok: false, error: boom });
+      assert.deepEqual(decoded(advanced.executed.outcome), { ok: false, error: boom });
       assert.equal(advanced.next.type, "fail");
-      assert.equal((advanced.next as { error: unknown }).error, boom);
+      const thrown = (advanced.next as { error: unknown }).error;
+      assert.notEqual(thrown, boom, "the workflow sees the recorded copy, as every replay will");
+      assert.ok(thrown instanceof TypeError);
+      assert.equal((thrown as Error).stack, boom.stack);
     });
 
     it("lets the workflow catch a failed step and carry on", async () => {
@@ -251,10 +259,10 @@ describe("runInvocation", () => {
       const result = await invoke(wf, [recordedStep(1, "before", 1)], 2);
 
       // Assess
-      const outcome = expectType(result, "advanced").executed.outcome;
+      const outcome = decoded(expectType(result, "advanced").executed.outcome);
       assert.equal(outcome.ok, false);
       const error = (outcome as { error: unknown }).error;
-      assert.ok(error instanceof SerializationError);
+      assert.ok(error instanceof SerializationError, `a SerializationError on every run, got ${String(error)}`);
       assert.match(error.message, /step 2 "price"/);
       assert.match(error.message, /class Money/);
     });
@@ -269,17 +277,17 @@ describe("runInvocation", () => {
       const result = await invoke(wf, [], 1);
 
       // Assess
-      const outcome = expectType(result, "advanced").executed.outcome;
+      const outcome = decoded(expectType(result, "advanced").executed.outcome);
       assert.equal(outcome.ok, false);
       const error = (outcome as { error: unknown }).error;
-      assert.ok(error instanceof WorkflowContextError);
+      assert.ok(error instanceof WorkflowContextError, `a WorkflowContextError on every run, got ${String(error)}`);
       assert.match(error.message, /"outer"/);
     });
 
-    it("passes the executor's attempt number and start time through", async () => {
+    it("passes the executor's attempt number through and records when the invocation decided to run the step", async () => {
       // Prepare
       const wf = defineWorkflow("attempts", async (ctx) => ctx.step("a", () => 1));
-      const executor = new FakeExecutor(() => ({ type: "done", outcome: { ok: true, value: 7 }, attempt: 3, startedAt: NOW - 5 }));
+      const executor = new FakeExecutor(() => ({ type: "done", outcome: { ok: true, output: serialize(7, "7") }, attempt: 3 }));
 
       // Act
       const result = await invoke(wf, [], 1, { executor });
@@ -287,8 +295,8 @@ describe("runInvocation", () => {
       // Assess
       const executed = expectType(result, "advanced").executed;
       assert.equal(executed.attempt, 3);
-      assert.equal(executed.startedAt, NOW - 5);
-      assert.deepEqual(executed.outcome, { ok: true, value: 7 });
+      assert.equal(executed.startedAt, NOW);
+      assert.deepEqual(decoded(executed.outcome), { ok: true, value: 7 });
     });
   });
 
@@ -311,7 +319,7 @@ describe("runInvocation", () => {
         const { call } = result.executed;
         seen.push([call.functionId, call.kind, call.name]);
         const { outcome } = result.executed;
-        history.push(call.kind === "sleep" ? recordedSleep(call.functionId, NOW) : recordedStep(call.functionId, call.name, outcome.ok ? outcome.value : undefined));
+        history.push(call.kind === "sleep" ? recordedSleep(call.functionId, NOW) : recordedStep(call.functionId, call.name, outcome.ok ? deserialize(outcome.output) : undefined));
       }
 
       // Assess
@@ -514,7 +522,7 @@ describe("runInvocation", () => {
 
       // Assess
       const advanced = expectType(result, "advanced");
-      assert.deepEqual(advanced.executed.outcome, { ok: true, value: 1 });
+      assert.deepEqual(decoded(advanced.executed.outcome), { ok: true, value: 1 });
       assert.equal(advanced.next.type, "fail");
       const error = (advanced.next as { error: Error }).error;
       assert.equal(error.name, "WorkflowStalledError");
