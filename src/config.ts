@@ -9,6 +9,8 @@ export const ENV = {
   retentionDays: "CAIRN_RETENTION_DAYS",
   /** Comma-separated names the worker runs: the start function refuses others. */
   workflowNames: "CAIRN_WORKFLOW_NAMES",
+  /** The work queue's maxReceiveCount, which the dead-letter handler quotes in its reason. */
+  maxReceiveCount: "CAIRN_MAX_RECEIVE_COUNT",
 } as const;
 
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {

@@ -6,6 +6,7 @@ export {
   type StartWorkflowOptions,
   type ForkWorkflowOptions,
   type CancelWorkflowOptions,
+  type CancelWorkflowResult,
   type GetResultOptions,
   type ListWorkflowsInput,
   type ListWorkflowsOutput,
@@ -26,3 +27,4 @@ export { createLogger, type Logger } from "./logger.js";
 export * from "./errors.js";
 export type { RecordedError } from "./serialization.js";
 export { registerErrorClass, MAX_ERROR_BYTES, MAX_VALUE_DEPTH, type ErrorClass } from "./serialization.js";
+export { LIMITS } from "./limits.js";

@@ -1,4 +1,5 @@
 import { ValidationError } from "./errors.js";
+import { WORKFLOW_NAME_PATTERN } from "./limits.js";
 import type { WorkflowContext } from "./engine/WorkflowContext.js";
 
 export interface WorkflowOptions {
@@ -27,7 +28,6 @@ export interface WorkflowDefinition<I = unknown, O = unknown> {
   readonly options: WorkflowOptions;
 }
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 export function validateRetryPolicy(policy: RetryPolicy | undefined, where: string): void {
   if (policy === undefined) return;
@@ -49,7 +49,7 @@ export function defineWorkflow<I, O>(
   fn: WorkflowFunction<I, O>,
   options: WorkflowOptions = {},
 ): WorkflowDefinition<I, O> {
-  if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
+  if (typeof name !== "string" || !WORKFLOW_NAME_PATTERN.test(name)) {
     throw new ValidationError(
       `Invalid workflow name ${JSON.stringify(name)}: use 1-128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`,
     );
@@ -79,12 +79,3 @@ export class WorkflowRegistry {
   }
 }
 
-const ID_PATTERN = /^[A-Za-z0-9_.:@=+-]{1,200}$/;
-
-export function validateWorkflowId(id: unknown, what = "workflowId"): asserts id is string {
-  if (typeof id !== "string" || !ID_PATTERN.test(id)) {
-    throw new ValidationError(
-      `Invalid ${what} ${JSON.stringify(id)}: use 1-200 letters, digits or "_.:@=+-"`,
-    );
-  }
-}

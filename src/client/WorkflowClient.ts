@@ -20,7 +20,7 @@ import { deserialize } from "../serialization.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { ListWorkflowsQuery, WorkflowStore } from "../store/WorkflowStore.js";
 import type { WorkflowRecord } from "../types.js";
-import { validateWorkflowId, WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
+import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
 import { runningStepInfo, toStepInfo, toWorkflowStatus, type StepInfo, type WorkflowStatusInfo } from "./status.js";
 import { resumePoint } from "./resumePoint.js";
 import { serializeInput, validateListInput } from "./inputs.js";
@@ -161,7 +161,7 @@ export class WorkflowClient {
   }
 
   retrieveWorkflow<O = unknown>(workflowId: string): WorkflowHandle<O> {
-    validateWorkflowId(workflowId);
+    checkWorkflowId(workflowId);
     return this.handle<O>(workflowId);
   }
 
@@ -209,7 +209,7 @@ export class WorkflowClient {
    * after it (see resumePoint for the rule).
    */
   async resumeWorkflow<O = unknown>(workflowId: string): Promise<WorkflowHandle<O>> {
-    validateWorkflowId(workflowId);
+    checkWorkflowId(workflowId);
     const state = await this.store.loadState(workflowId);
     if (!state) throw new WorkflowNotFoundError(workflowId);
     const wf = state.workflow;
@@ -229,10 +229,10 @@ export class WorkflowClient {
    * original's recorded results; execution begins at startStep. The original is untouched.
    */
   async forkWorkflow<O = unknown>(workflowId: string, startStep: number, options: ForkWorkflowOptions = {}): Promise<WorkflowHandle<O>> {
-    validateWorkflowId(workflowId);
+    checkWorkflowId(workflowId);
     if (!Number.isInteger(startStep)) throw new ValidationError(`startStep must be an integer, got ${String(startStep)}`);
     const newId = options.workflowId ?? randomUUID();
-    validateWorkflowId(newId, "fork workflowId");
+    checkWorkflowId(newId, "fork workflowId");
     const state = await this.store.loadState(workflowId);
     if (!state) throw new WorkflowNotFoundError(workflowId);
     const lastRecorded = state.steps.reduce((m, s) => Math.max(m, s.functionId), 0);
@@ -314,7 +314,7 @@ export class WorkflowClient {
 
   /** Like listWorkflowSteps, a page at a time, for workflows with many or large steps. */
   async *iterateWorkflowSteps(workflowId: string, options: { pageSize?: number } = {}): AsyncGenerator<StepInfo> {
-    validateWorkflowId(workflowId);
+    checkWorkflowId(workflowId);
     const record = await this.store.getWorkflow(workflowId);
     if (!record) throw new WorkflowNotFoundError(workflowId);
     let nextToken: string | undefined;

@@ -88,6 +88,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const tableName = options.tableName ?? "cairn-workflows";
   const queueName = options.queueName ?? "cairn-work";
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 30;
+  const maxReceiveCount = options.maxReceiveCount ?? 5;
   const logger = options.logger ?? createLogger((process.env.CAIRN_LOG_LEVEL?.toUpperCase() as "WARN") ?? "WARN");
 
   const stops: (() => Promise<void>)[] = [];
@@ -117,7 +118,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         QueueName: queueName,
         Attributes: {
           VisibilityTimeout: String(visibilityTimeoutSeconds),
-          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(options.maxReceiveCount ?? 5) }),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(maxReceiveCount) }),
         },
       }),
     );
@@ -145,7 +146,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       functionTimeoutMs: options.functionTimeoutMs ?? 30_000,
       logger,
     });
-    const deadLetterHandler = createDeadLetterHandler({ store, logger });
+    const deadLetterHandler = createDeadLetterHandler({ store, logger, maxReceiveCount });
     // The handlers change the visibility of the records they fail in this stack's queues
     // (by default they would build an SQS client from process.env, which points elsewhere).
     const backoff = options.failureBackoff ?? false;

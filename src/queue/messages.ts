@@ -1,7 +1,7 @@
 import { MAX_SQS_DELAY_SECONDS } from "../constants.js";
 import { MalformedMessageError, ValidationError } from "../errors.js";
 import type { WorkMessage } from "../types.js";
-import { validateWorkflowId } from "../workflow.js";
+import { checkWorkflowId, clip } from "../limits.js";
 
 /** Marks our messages so foreign ones on the queue are told apart. */
 const KIND = "cairn.step";
@@ -17,28 +17,8 @@ export function encodeMessage(message: WorkMessage): string {
   return JSON.stringify({ kind: KIND, v: VERSION, ...message });
 }
 
-/**
- * Text for an error message or a log line: JSON-quoted (so line breaks and control
- * characters stay escaped and the line stays one line), cut to `max` characters
- * with the full length noted.
- */
-export function clipForLog(text: string, max = ECHO_CHARS): string {
-  if (text.length <= max) return JSON.stringify(text);
-  return `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
-}
-
 /** A received value as an error message shows it: its JSON, clipped. */
-function show(value: unknown): string {
-  if (value === undefined) return "undefined";
-  if (typeof value === "string") return clipForLog(value, 40);
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = Object.prototype.toString.call(value);
-  }
-  return text.length <= 40 ? text : `${text.slice(0, 40)}… (${text.length} characters)`;
-}
+const show = (value: unknown): string => (value === undefined ? "undefined" : clip(value, 40));
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -54,16 +34,16 @@ export function decodeMessage(body: string): WorkMessage {
   try {
     parsed = JSON.parse(body);
   } catch {
-    throw new MalformedMessageError(`Not a Cairn message (not JSON): ${clipForLog(body)}`);
+    throw new MalformedMessageError(`Not a Cairn message (not JSON): ${clip(body, ECHO_CHARS)}`);
   }
   if (!isPlainObject(parsed) || parsed.kind !== KIND) {
-    throw new MalformedMessageError(`Not a Cairn message (no kind "${KIND}"): ${clipForLog(body)}`);
+    throw new MalformedMessageError(`Not a Cairn message (no kind "${KIND}"): ${clip(body, ECHO_CHARS)}`);
   }
   const m = parsed;
   if (m.v !== VERSION) throw new MalformedMessageError(`Unsupported Cairn message version ${show(m.v)}`);
   const { workflowId, step, generation, notBefore, op, supersedes } = m;
   try {
-    validateWorkflowId(workflowId);
+    checkWorkflowId(workflowId);
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
     throw new MalformedMessageError(`Cairn message with an invalid workflowId ${show(workflowId)} (1-200 letters, digits or "_.:@=+-")`);

@@ -1,15 +1,15 @@
 import type { SQSRecord } from "aws-lambda";
+import { ENV } from "../config.js";
 import { WorkflowStatus } from "../constants.js";
 import { CairnError } from "../errors.js";
+import { clip, clipText } from "../limits.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
-import { clipForLog, decodeMessage } from "../queue/messages.js";
+import { decodeMessage } from "../queue/messages.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 import type { WorkflowState, WorkMessage } from "../types.js";
+import { lastRecordedStep } from "../workflowState.js";
 import { sqsBatchHandler } from "./sqsBatchHandler.js";
-
-/** The work queue's maxReceiveCount, which the reason of a dead-lettered workflow quotes. */
-export const MAX_RECEIVE_COUNT_ENV = "CAIRN_MAX_RECEIVE_COUNT";
 
 /** How much of a dropped body, and of the workflow's last error, goes into logs and reasons. */
 const LOGGED_BODY_CHARS = 500;
@@ -38,17 +38,33 @@ type Dropped =
   | "notNextStep"; // the message is for a step the workflow is not at: not evidence of a stuck workflow
 
 /**
+ * Whether a dead letter may mark its workflow: only a message that could be the
+ * one holding the workflow back does, one of its current generation for its next
+ * unrecorded step or its running step.
+ */
+export function deadLetterVerdict(state: WorkflowState | undefined, message: WorkMessage): { drop: Dropped; fields?: Record<string, unknown> } | "mark" {
+  if (!state) return { drop: "missing" };
+  const wf = state.workflow;
+  if (wf.generation !== message.generation) return { drop: "staleGeneration", fields: { currentGeneration: wf.generation } };
+  if (wf.status !== WorkflowStatus.ENQUEUED && wf.status !== WorkflowStatus.PENDING) return { drop: "inactive", fields: { status: wf.status } };
+  const nextStep = lastRecordedStep(state.steps) + 1;
+  const runningStep = wf.running?.generation === wf.generation ? wf.running.step : undefined;
+  if (message.step !== nextStep && message.step !== runningStep) {
+    return { drop: "notNextStep", fields: { nextStep, ...(runningStep !== undefined ? { runningStep } : {}) } };
+  }
+  return "mark";
+}
+
+/**
  * Consumes the dead-letter queue: a work message that kept failing marks its
  * workflow MAX_RECOVERY_ATTEMPTS_EXCEEDED with the reason, so it shows up in
  * listings and can be resumed once the cause is fixed.
  *
- * Only a message that could be the one holding the workflow back marks it: one
- * of the workflow's current generation, for its next unrecorded step or its
- * running step. Anything else (foreign or malformed bodies, unknown workflows,
- * stale or out-of-order messages, however they got here) is logged, clipped,
- * and acknowledged: failing it would bring it back from this queue forever.
- * A record fails, to be delivered again, only on an error of the infrastructure
- * (throttling, a network error), never on its content.
+ * Anything that cannot be the message holding a workflow back (foreign or
+ * malformed bodies, unknown workflows, stale or out-of-order messages, however
+ * they got here) is logged, clipped, and acknowledged: failing it would bring it
+ * back from this queue forever. A record fails, to be delivered again, only on
+ * an error of the infrastructure (throttling, a network error), never on its content.
  */
 export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) {
   const store = options.store ?? DynamoWorkflowStore.fromEnv();
@@ -59,6 +75,16 @@ export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) 
     const level = why === "malformed" || why === "unreadable" ? "error" : "warn";
     log[level]("dead letter dropped", { why, messageId: record.messageId, ...fields });
   };
+  /** A store call whose failure is about the input drops the record; others fail it. */
+  const orDrop = async <T>(record: SQSRecord, about: Record<string, unknown>, call: () => Promise<T>): Promise<{ value: T } | undefined> => {
+    try {
+      return { value: await call() };
+    } catch (err) {
+      if (!isPermanentInputError(err)) throw err;
+      drop("unreadable", record, { ...about, error: errorText(err) });
+      return undefined;
+    }
+  };
 
   const handleRecord = async (record: SQSRecord): Promise<void> => {
     let message: WorkMessage;
@@ -66,53 +92,38 @@ export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) 
       message = decodeMessage(record.body);
     } catch (err) {
       // Decoding is pure: what fails once fails at every delivery. Keep a trace, not the message.
-      drop("malformed", record, { error: errorText(err), body: clipForLog(record.body ?? "", LOGGED_BODY_CHARS) });
+      drop("malformed", record, { error: errorText(err), body: clip(record.body ?? "", LOGGED_BODY_CHARS) });
       return;
     }
     const about = { workflowId: message.workflowId, step: message.step, generation: message.generation };
-
-    let state: WorkflowState | undefined;
-    try {
-      state = await store.loadState(message.workflowId);
-    } catch (err) {
-      if (!isPermanentInputError(err)) throw err;
-      drop("unreadable", record, { ...about, error: errorText(err) });
-      return;
-    }
-    if (!state) return drop("missing", record, about);
-    const wf = state.workflow;
-    if (wf.generation !== message.generation) return drop("staleGeneration", record, { ...about, currentGeneration: wf.generation });
-    if (wf.status !== WorkflowStatus.ENQUEUED && wf.status !== WorkflowStatus.PENDING) return drop("inactive", record, { ...about, status: wf.status });
-    const nextStep = state.steps.reduce((max, s) => Math.max(max, s.functionId), 0) + 1;
-    const runningStep = wf.running?.generation === wf.generation ? wf.running.step : undefined;
-    if (message.step !== nextStep && message.step !== runningStep) {
-      return drop("notNextStep", record, { ...about, nextStep, ...(runningStep !== undefined ? { runningStep } : {}) });
-    }
-
-    const deliveries =
-      maxReceiveCount !== undefined
-        ? `failed ${maxReceiveCount} ${maxReceiveCount === 1 ? "delivery" : "deliveries"} (the work queue's maxReceiveCount)`
-        : "failed every delivery the work queue allows";
-    const reason =
-      `The message for step ${message.step} ${deliveries} and went to the dead-letter queue (message ${record.messageId})` +
-      (wf.lastFailure ? `; last error: ${clipText(wf.lastFailure, REASON_ERROR_CHARS)}` : "");
-    let marked: boolean;
-    try {
-      // The condition re-checks generation and status; a step recorded between the read and
-      // this write is not seen (the store's mark has no version condition), a narrow window.
-      marked = await store.markRecoveryExceeded({ workflowId: message.workflowId, generation: message.generation, reason, now: Date.now() });
-    } catch (err) {
-      if (!isPermanentInputError(err)) throw err;
-      drop("unreadable", record, { ...about, error: errorText(err) });
-      return;
-    }
-    if (marked) log.warn("workflow marked MAX_RECOVERY_ATTEMPTS_EXCEEDED", { ...about, reason });
-    else drop("inactive", record, { ...about, note: "the workflow changed before it could be marked" });
+    const read = await orDrop(record, about, () => store.loadState(message.workflowId));
+    if (!read) return;
+    const verdict = deadLetterVerdict(read.value, message);
+    if (verdict !== "mark") return drop(verdict.drop, record, { ...about, ...verdict.fields });
+    const reason = recoveryReason(message, record.messageId, maxReceiveCount, read.value!.workflow.lastFailure);
+    // The condition re-checks generation and status; a step recorded between the read and
+    // this write is not seen (the store's mark has no version condition), a narrow window.
+    const marked = await orDrop(record, about, () =>
+      store.markRecoveryExceeded({ workflowId: message.workflowId, generation: message.generation, reason, now: Date.now() }),
+    );
+    if (marked?.value) log.warn("workflow marked MAX_RECOVERY_ATTEMPTS_EXCEEDED", { ...about, reason });
+    else if (marked) drop("inactive", record, { ...about, note: "the workflow changed before it could be marked" });
   };
 
   return sqsBatchHandler(
     async (event) => Promise.allSettled(event.Records.map(handleRecord)),
     (reason, record) => log.error("dead letter not handled; it will be delivered again", { messageId: record.messageId, error: reason }),
+  );
+}
+
+function recoveryReason(message: WorkMessage, messageId: string, maxReceiveCount: number | undefined, lastFailure: string | undefined): string {
+  const deliveries =
+    maxReceiveCount !== undefined
+      ? `failed ${maxReceiveCount} ${maxReceiveCount === 1 ? "delivery" : "deliveries"} (the work queue's maxReceiveCount)`
+      : "failed every delivery the work queue allows";
+  return (
+    `The message for step ${message.step} ${deliveries} and went to the dead-letter queue (message ${messageId})` +
+    (lastFailure ? `; last error: ${clipText(lastFailure, REASON_ERROR_CHARS)}` : "")
   );
 }
 
@@ -130,19 +141,14 @@ export function isPermanentInputError(err: unknown): boolean {
 }
 
 function receiveCountFromEnv(log: Logger): number | undefined {
-  const raw = process.env[MAX_RECEIVE_COUNT_ENV];
+  const raw = process.env[ENV.maxReceiveCount];
   if (raw === undefined || raw === "") return undefined;
   const n = Number(raw);
   if (Number.isSafeInteger(n) && n >= 1) return n;
-  log.warn(`ignoring ${MAX_RECEIVE_COUNT_ENV}: not an integer >= 1`, { value: clipForLog(raw) });
+  log.warn(`ignoring ${ENV.maxReceiveCount}: not an integer >= 1`, { value: clip(raw) });
   return undefined;
 }
 
 function errorText(err: unknown): string {
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return clipText(text, LOGGED_BODY_CHARS);
-}
-
-function clipText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+  return clipText(err instanceof Error ? `${err.name}: ${err.message}` : String(err), LOGGED_BODY_CHARS);
 }

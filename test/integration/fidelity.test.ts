@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { randomUUID } from "node:crypto";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { encodeMessage } from "../../src/queue/messages.js";
+import type { WorkMessage } from "../../src/types.js";
+import { processMessage } from "../../src/worker/processMessage.js";
+import { WorkflowRegistry } from "../../src/workflow.js";
 import { defineWorkflow, registerErrorClass, StepAttemptsExhaustedError, StepStatus } from "../../src/index.js";
 import type { LocalRuntime } from "../../src/local/index.js";
 import { CrashPoint, FaultInjector, withFaults } from "../../src/testing/index.js";
@@ -265,6 +270,41 @@ describe("a stale message", () => {
 });
 
 /** Nothing waits on the queue and one message (the held step's) is in flight. */
+describe("a delayed message", () => {
+  /** Deliver a message straight to the worker's algorithm; what it sent back to the queue. */
+  async function deliver(message: WorkMessage): Promise<{ outcome: string; sent: WorkMessage[] }> {
+    const sent: WorkMessage[] = [];
+    const queue = { send: async (m: readonly WorkMessage[]) => void sent.push(...m), extendVisibility: async () => undefined };
+    const deps = { store: rt.store, queue, registry: new WorkflowRegistry([napper]) };
+    const outcome = await processMessage(deps, { messageId: randomUUID(), receiptHandle: "r", body: encodeMessage(message) }, Date.now() + 10_000);
+    return { outcome, sent };
+  }
+
+  it("is dropped, not re-queued until its wake time, once its workflow is cancelled", async () => {
+    // Prepare: a workflow that sleeps an hour, cancelled.
+    const workflowId = "cancelled-long-sleep";
+    await rt.client.startWorkflow(napper, undefined, { workflowId });
+    await waitFor("the sleep's record", async () => (await rt.client.listWorkflowSteps(workflowId)).some((s) => s.kind === "sleep"));
+    await rt.client.cancelWorkflow(workflowId);
+
+    // Act: the sleep's continuation surfaces after its first 15 minutes.
+    const { outcome, sent } = await deliver({ workflowId, step: 2, generation: 0, notBefore: Date.now() + 3_600_000 });
+
+    // Assess
+    assert.equal(outcome, "inactive");
+    assert.deepEqual(sent, []);
+  });
+
+  it("is dropped when its workflow does not exist", async () => {
+    // Act
+    const { outcome, sent } = await deliver({ workflowId: "never-started", step: 1, generation: 0, notBefore: Date.now() + 3_600_000 });
+
+    // Assess
+    assert.equal(outcome, "missing");
+    assert.deepEqual(sent, []);
+  });
+});
+
 async function queueHoldsOnlyTheRunningStep(): Promise<boolean> {
   const out = await rt.sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: rt.queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),

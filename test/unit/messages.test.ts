@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MAX_SQS_DELAY_SECONDS } from "../../src/constants.js";
 import { MalformedMessageError } from "../../src/errors.js";
-import { clipForLog, decodeMessage, delaySecondsFor, encodeMessage } from "../../src/queue/messages.js";
+import { decodeMessage, delaySecondsFor, encodeMessage } from "../../src/queue/messages.js";
 
 /** The longest error message decodeMessage may produce, whatever the body: echoed parts are clipped. */
 const MAX_ERROR_MESSAGE = 400;
@@ -157,24 +157,6 @@ describe("work messages", () => {
     });
   });
 
-  describe("clipForLog", () => {
-    it("leaves short text as it is, as a JSON string", () => {
-      assert.equal(clipForLog("abc"), '"abc"');
-    });
-
-    it("clips long text and says how long it was", () => {
-      // Act
-      const clipped = clipForLog("z".repeat(10_000), 50);
-
-      // Assess
-      assert.ok(clipped.length < 100, clipped);
-      assert.match(clipped, /10000 characters/);
-    });
-
-    it("escapes line breaks and control characters, so a log line stays one line", () => {
-      assert.equal(clipForLog("a\nb\u0000"), '"a\\nb\\u0000"');
-    });
-  });
 
   describe("delaySecondsFor", () => {
     const now = 1_000_000;
