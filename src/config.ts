@@ -1,6 +1,6 @@
-import { ValidationError } from "./errors.js";
+import { ConfigurationError } from "./errors.js";
 
-/** Environment variables through which deployed functions find their table and queue. */
+/** Every environment variable Cairn reads (the AWS SDK's own ones aside, see awsEnv.ts). */
 export const ENV = {
   tableName: "CAIRN_TABLE_NAME",
   queueUrl: "CAIRN_QUEUE_URL",
@@ -11,11 +11,14 @@ export const ENV = {
   workflowNames: "CAIRN_WORKFLOW_NAMES",
   /** The work queue's maxReceiveCount, which the dead-letter handler quotes in its reason. */
   maxReceiveCount: "CAIRN_MAX_RECEIVE_COUNT",
+  /** DEBUG, INFO, WARN, ERROR or SILENT. */
+  logLevel: "CAIRN_LOG_LEVEL",
 } as const;
 
+/** A variable the deployment must set: its absence is the deployment's fault, not the caller's. */
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];
-  if (!value) throw new ValidationError(`Environment variable ${name} is not set`);
+  if (!value) throw new ConfigurationError(`Environment variable ${name} is not set`);
   return value;
 }
 
@@ -23,6 +26,21 @@ export function optionalNumberEnv(name: string, env: NodeJS.ProcessEnv = process
   const value = env[name];
   if (value === undefined || value === "") return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new ValidationError(`Environment variable ${name} must be a number >= 0, got "${value}"`);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigurationError(`Environment variable ${name} must be a number >= 0, got "${value.slice(0, 100)}"`);
   return n;
+}
+
+/** A comma-separated list, without blanks; undefined when unset or empty. */
+export function optionalListEnv(name: string, env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  const list = env[name]?.split(",").map((n) => n.trim()).filter(Boolean);
+  return list?.length ? list : undefined;
+}
+
+export const LOG_LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "SILENT"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** $CAIRN_LOG_LEVEL, or `fallback` when it is unset or not a level (an unknown level must not open the floodgates). */
+export function logLevelFromEnv(fallback: LogLevel, env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const value = env[ENV.logLevel]?.trim().toUpperCase();
+  return LOG_LEVELS.includes(value as LogLevel) ? (value as LogLevel) : fallback;
 }

@@ -39,6 +39,9 @@ export const StepStatus = {
 } as const;
 export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
 
+/** SendMessageBatch, DeleteMessageBatch and ChangeMessageVisibilityBatch take at most ten entries. */
+export const SQS_BATCH_LIMIT = 10;
+
 /** SQS refuses DelaySeconds above 15 minutes; longer waits are chained. */
 export const MAX_SQS_DELAY_SECONDS = 900;
 
@@ -46,7 +49,9 @@ export const MAX_SQS_DELAY_SECONDS = 900;
 export const MAX_ITEM_BYTES = 400 * 1024;
 export const MAX_VALUE_BYTES = 350 * 1024;
 
-/** Time kept back before Lambda's deadline so a step's outcome can still be recorded. */
+/** Time the worker keeps back before Lambda's deadline so a step's outcome can still be recorded (a claim's lease ends there). */
 export const DEADLINE_BUFFER_MS = 2_000;
+/** Time a control function keeps back to answer a wait (result, cancel with wait) that ran out: one read, no writes. */
+export const CONTROL_DEADLINE_BUFFER_MS = 1_000;
 
 export const DEFAULT_RETRY = { maxAttempts: 1, intervalMs: 1_000, backoffRate: 2 } as const;

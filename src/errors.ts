@@ -156,3 +156,8 @@ export class StepAttemptsExhaustedError extends CairnError {
     );
   }
 }
+
+/** The deployment is missing a setting (an environment variable): nothing the caller sent is at fault. */
+export class ConfigurationError extends CairnError {
+  override readonly code = "CONFIGURATION_ERROR";
+}

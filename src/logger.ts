@@ -1,3 +1,4 @@
+import { LOG_LEVELS, logLevelFromEnv, type LogLevel } from "./config.js";
 /** Structured one-line JSON logs, as CloudWatch Logs Insights likes them. */
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -6,15 +7,15 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-const LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "SILENT"] as const;
-type Level = (typeof LEVELS)[number];
+const LEVELS = LOG_LEVELS;
+type Level = LogLevel;
 
 function errorFields(value: unknown): unknown {
   if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
   return value;
 }
 
-export function createLogger(level: Level = (process.env.CAIRN_LOG_LEVEL?.toUpperCase() as Level) ?? "INFO"): Logger {
+export function createLogger(level: Level = logLevelFromEnv("INFO")): Logger {
   const min = Math.max(0, LEVELS.indexOf(level));
   const write = (lvl: Level, message: string, fields: Record<string, unknown> = {}) => {
     if (LEVELS.indexOf(lvl) < min) return;

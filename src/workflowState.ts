@@ -11,15 +11,19 @@ export function lastRecordedStep(steps: readonly StepRecord[]): number {
 }
 
 /**
- * The claim on the workflow if a worker may still be running its step: the
- * step is not recorded and the holder's lease (its Lambda deadline) has not
- * passed. A claim on a recorded step is a leftover: recording a step does not
- * rewrite the workflow record, to save a write.
+ * Whether a claim may still be running its step: the step is not recorded
+ * (steps are recorded in order, so it lies past the last recorded one) and the
+ * holder's lease (its Lambda deadline) has not passed. A claim on a recorded
+ * step is a leftover: recording a step does not rewrite the workflow record, to
+ * save a write.
  */
+export function isLiveClaim(claim: RunningClaim | undefined, lastRecorded: number, now: number): claim is RunningClaim {
+  return claim !== undefined && claim.until > now && claim.step > lastRecorded;
+}
+
+/** The claim on the workflow if a worker may still be running its step (see isLiveClaim). */
 export function liveClaim(wf: WorkflowRecord, steps: readonly StepRecord[], now: number): RunningClaim | undefined {
-  const claim = wf.running;
-  if (!claim || claim.until <= now) return undefined;
-  return steps.some((s) => s.functionId === claim.step) ? undefined : claim;
+  return isLiveClaim(wf.running, lastRecordedStep(steps), now) ? wf.running : undefined;
 }
 
 /**

@@ -22,6 +22,7 @@ import type { ListWorkflowsQuery, WorkflowStore } from "../store/WorkflowStore.j
 import type { WorkflowRecord } from "../types.js";
 import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
 import { runningStepInfo, toStepInfo, toWorkflowStatus, type StepInfo, type WorkflowStatusInfo } from "./status.js";
+import { isLiveClaim, lastRecordedStep } from "../workflowState.js";
 import { resumePoint } from "./resumePoint.js";
 import { serializeInput, validateListInput } from "./inputs.js";
 
@@ -235,7 +236,7 @@ export class WorkflowClient {
     checkWorkflowId(newId, "fork workflowId");
     const state = await this.store.loadState(workflowId);
     if (!state) throw new WorkflowNotFoundError(workflowId);
-    const lastRecorded = state.steps.reduce((m, s) => Math.max(m, s.functionId), 0);
+    const lastRecorded = lastRecordedStep(state.steps);
     if (startStep < 1 || startStep > lastRecorded + 1) throw new StepOutOfRangeError(workflowId, startStep, lastRecorded + 1);
     const wf = state.workflow;
     const now = this.now();
@@ -369,9 +370,8 @@ export class WorkflowClient {
     const deadline = timeoutMs === undefined ? Infinity : this.now() + timeoutMs;
     let current = record;
     let delay = POLL_MIN_MS;
-    // A claim is live until its step is recorded or its lease (the worker's deadline) ends.
     const isRunning = async (wf: WorkflowRecord) =>
-      wf.running !== undefined && wf.running.until > this.now() && (await this.store.countSteps(wf.workflowId)) < wf.running.step;
+      isLiveClaim(wf.running, wf.running ? await this.store.countSteps(wf.workflowId) : 0, this.now());
     while (await isRunning(current)) {
       if (this.now() >= deadline) return { record: current, idle: false };
       await sleep(Math.min(delay, Math.max(0, deadline - this.now())));

@@ -1,6 +1,7 @@
 import { StepStatus, type WorkflowStatus } from "../constants.js";
 import { deserialize, type RecordedError } from "../serialization.js";
 import type { StepKind, StepRecord, WorkflowRecord } from "../types.js";
+import { isLiveClaim } from "../workflowState.js";
 
 /** A workflow as users see it (the one place records turn into public types). */
 export interface WorkflowStatusInfo {
@@ -39,7 +40,7 @@ export interface StepInfo {
   copiedFrom?: string;
 }
 
-export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number): WorkflowStatusInfo {
+export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number, now: number = Date.now()): WorkflowStatusInfo {
   return {
     workflowId: record.workflowId,
     name: record.name,
@@ -54,9 +55,8 @@ export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number)
     cancelRequested: record.cancelRequested,
     ...(recordedSteps !== undefined ? { recordedSteps } : {}),
     ...(record.recoveryReason !== undefined ? { recoveryReason: record.recoveryReason } : {}),
-    // A claim on a step that is already recorded is a leftover, not a running step;
-    // without the step count (listings) it cannot be told apart, so it is left out.
-    ...(record.running && recordedSteps !== undefined && record.running.step > recordedSteps
+    // Without the step count (listings) a leftover claim on a recorded step cannot be told apart, so it is left out.
+    ...(recordedSteps !== undefined && isLiveClaim(record.running, recordedSteps, now)
       ? {
           runningStep: {
             functionId: record.running.step,

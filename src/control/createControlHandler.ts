@@ -1,6 +1,7 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
-import { ENV } from "../config.js";
+import { ENV, optionalListEnv } from "../config.js";
+import { CONTROL_DEADLINE_BUFFER_MS } from "../constants.js";
 import { WorkflowClient } from "../client/WorkflowClient.js";
 import { UnknownWorkflowError } from "../errors.js";
 import { LIMITS, WORKFLOW_NAME_PATTERN } from "../limits.js";
@@ -32,7 +33,6 @@ export interface ControlHandlerOptions {
 /** A control Lambda: the Invoke payload in, a `ControlResponse` envelope out; it never throws. */
 export type ControlHandler = (event: unknown, context: Context) => Promise<ControlResponse>;
 
-const DEFAULT_DEADLINE_BUFFER_MS = 1_000;
 
 /** Operations whose answer may wait, and so must end before the function's deadline. */
 const WAITING_OPERATIONS: ReadonlySet<OperationName> = new Set(["result", "cancel"]);
@@ -65,10 +65,10 @@ export function createControlHandler(operation: OperationName, options: ControlH
     throw new TypeError(`Unknown control operation "${String(operation)}" (known: ${OPERATIONS.join(", ")})`);
   }
   const log = options.logger ?? defaultLogger;
-  const bufferMs = options.deadlineBufferMs ?? DEFAULT_DEADLINE_BUFFER_MS;
+  const bufferMs = options.deadlineBufferMs ?? CONTROL_DEADLINE_BUFFER_MS;
   // Created lazily: a missing environment variable becomes an answer, not a failed cold start.
   let client = options.client;
-  const fromEnv = process.env[ENV.workflowNames]?.split(",").map((n) => n.trim()).filter(Boolean);
+  const fromEnv = optionalListEnv(ENV.workflowNames);
   const names = options.workflows ? [...options.workflows].map((w) => (typeof w === "string" ? w : w.name)) : fromEnv;
   const known = names?.length ? new Set(names) : undefined;
 

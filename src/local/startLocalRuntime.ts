@@ -18,6 +18,7 @@ import type { WorkflowDefinition } from "../workflow.js";
 import { startDynamoLocal, type DynamoLocal } from "./dynamoLocal.js";
 import { EventSourcePoller } from "./EventSourcePoller.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./localAws.js";
+import { logLevelFromEnv } from "../config.js";
 
 export interface LocalRuntimeOptions {
   workflows: Iterable<WorkflowDefinition<any, any>>;
@@ -89,7 +90,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const queueName = options.queueName ?? "cairn-work";
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 30;
   const maxReceiveCount = options.maxReceiveCount ?? 5;
-  const logger = options.logger ?? createLogger((process.env.CAIRN_LOG_LEVEL?.toUpperCase() as "WARN") ?? "WARN");
+  const logger = options.logger ?? createLogger(logLevelFromEnv("WARN"));
 
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {

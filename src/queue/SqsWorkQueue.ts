@@ -1,4 +1,5 @@
 import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient, type SQSClientConfig } from "@aws-sdk/client-sqs";
+import { SQS_BATCH_LIMIT } from "../constants.js";
 import { awsClientSettings } from "../awsEnv.js";
 import { ENV, requireEnv } from "../config.js";
 import type { WorkMessage } from "../types.js";
@@ -11,7 +12,6 @@ export interface SqsWorkQueueOptions {
   clientConfig?: SQSClientConfig;
 }
 
-const SQS_BATCH = 10;
 
 export class SqsWorkQueue implements WorkQueue {
   readonly queueUrl: string;
@@ -37,8 +37,8 @@ export class SqsWorkQueue implements WorkQueue {
       );
       return;
     }
-    for (let i = 0; i < messages.length; i += SQS_BATCH) {
-      const chunk = messages.slice(i, i + SQS_BATCH);
+    for (let i = 0; i < messages.length; i += SQS_BATCH_LIMIT) {
+      const chunk = messages.slice(i, i + SQS_BATCH_LIMIT);
       const out = await this.sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: this.queueUrl,

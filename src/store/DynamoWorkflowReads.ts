@@ -7,8 +7,12 @@ import {
 import { invalid, LIMITS, WORKFLOW_ID_PATTERN } from "../limits.js";
 import type { StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
 import {
+  belongsTo,
   GSI,
   fromStepItem,
+  INCARNATION,
+  incarnationOf,
+  isWorkflowItem,
   fromWorkflowItem,
   HEADER_SK_PREFIX,
   inputKey,
@@ -17,6 +21,7 @@ import {
   listSortKey,
   STEP_SK_PREFIX,
   stepKey,
+  WORKFLOW_RECORD_SK,
   workflowKey,
   type Item,
 } from "./records.js";
@@ -24,6 +29,10 @@ import { decodePageToken, encodePageToken, isAfterStep, isRecord, queryFingerpri
 import type { ListWorkflowsQuery, Page } from "./WorkflowStore.js";
 
 const MAX_BATCH_GET = 100;
+/** Incarnations remembered for the steps this process records (see `incarnations`). */
+const REMEMBERED_INCARNATIONS = 10_000;
+/** Past every step key: they are STEP# and ten digits. */
+const AFTER_LAST_STEP = `${STEP_SK_PREFIX}~`;
 /** Workflows fetched per round while a listing page fills up (two keys each: record and input). */
 const FETCH_ROUND = MAX_BATCH_GET / 2;
 /** The listing indexes' sort keys are 15-digit creation times: the largest one. */
@@ -45,10 +54,26 @@ interface AfterWorkflow {
  * consistent query, step pages, and listings through the keys-only indexes.
  */
 export class DynamoWorkflowReads {
+  /**
+   * The incarnation of each workflow as this process last read or wrote its record,
+   * which the steps it records are stamped with (see records.ts). The worker always
+   * reads a workflow (loadState, a claim) before it records a step of it, and an id
+   * gets a new incarnation only once its record has expired, long after its last
+   * step, so the last read is the incarnation the step belongs to.
+   */
+  protected readonly incarnations = new Map<string, string | undefined>();
+
   constructor(
     readonly tableName: string,
     protected readonly doc: DynamoDBDocumentClient,
   ) {}
+
+  /** Remember the incarnation of a workflow record just read or written. */
+  protected noteIncarnation(workflowId: string, record: Item): void {
+    this.incarnations.delete(workflowId);
+    if (this.incarnations.size >= REMEMBERED_INCARNATIONS) this.incarnations.delete(this.incarnations.keys().next().value!);
+    this.incarnations.set(workflowId, incarnationOf(record));
+  }
 
   async getWorkflow(workflowId: string): Promise<WorkflowRecord | undefined> {
     // The record and its input, not the steps: one consistent query of the "#" items.
@@ -62,13 +87,15 @@ export class DynamoWorkflowReads {
     );
     const items = out.Items ?? [];
     const record = items.find((i) => !isInputItem(i));
-    return record ? fromWorkflowItem(record, items.find(isInputItem)) : undefined;
+    if (!record) return undefined;
+    this.noteIncarnation(workflowId, record);
+    return fromWorkflowItem(record, items.find(isInputItem));
   }
 
   async loadState(workflowId: string): Promise<WorkflowState | undefined> {
     let workflowItem: Item | undefined;
     let inputItem: Item | undefined;
-    const steps: StepRecord[] = [];
+    const stepItems: Item[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.doc.send(
@@ -81,27 +108,40 @@ export class DynamoWorkflowReads {
         }),
       );
       for (const item of out.Items ?? []) {
-        if (isStepItem(item)) steps.push(fromStepItem(item));
+        if (isStepItem(item)) stepItems.push(item);
         else if (isInputItem(item)) inputItem = item;
         else workflowItem = item;
       }
       start = out.LastEvaluatedKey;
     } while (start);
-    return workflowItem ? { workflow: fromWorkflowItem(workflowItem, inputItem), steps } : undefined;
+    if (!workflowItem) return undefined;
+    this.noteIncarnation(workflowId, workflowItem);
+    // Steps an expired incarnation of this id left behind are not this workflow's.
+    const record = workflowItem;
+    const steps = stepItems.filter((item) => belongsTo(item, record)).map(fromStepItem);
+    return { workflow: fromWorkflowItem(workflowItem, inputItem), steps };
   }
 
   async countSteps(workflowId: string): Promise<number> {
+    // The record and the steps' keys and stamps, in one query (the record sorts first), so
+    // steps left by an expired incarnation are not counted. It reads what a COUNT query would,
+    // plus the record.
     let count = 0;
+    let record: Item | undefined;
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.doc.send(
         new QueryCommand({
-          ...this.stepsQuery(workflowId),
-          Select: "COUNT",
+          ...this.recordAndStepsQuery(workflowId),
+          ProjectionExpression: "sk, #inc",
+          ExpressionAttributeNames: { "#inc": INCARNATION },
           ExclusiveStartKey: start,
         }),
       );
-      count += out.Count ?? 0;
+      for (const item of out.Items ?? []) {
+        if (isWorkflowItem(item)) record = item;
+        else if (record && belongsTo(item, record)) count++;
+      }
       start = out.LastEvaluatedKey;
     } while (start);
     return count;
@@ -110,15 +150,24 @@ export class DynamoWorkflowReads {
   async listSteps(workflowId: string, options: { limit?: number; nextToken?: string } = {}): Promise<Page<StepRecord>> {
     const fingerprint = queryFingerprint([this.tableName, "steps", workflowId]);
     const after = decodePageToken(options.nextToken, fingerprint, isAfterStep);
-    const out = await this.doc.send(
-      new QueryCommand({
-        ...this.stepsQuery(workflowId),
-        Limit: pageSize(options.limit),
-        ...(after ? { ExclusiveStartKey: stepKey(workflowId, after.after) } : {}),
-      }),
-    );
-    const items = (out.Items ?? []).map(fromStepItem);
-    const last = items.at(-1)?.functionId ?? Number(String(out.LastEvaluatedKey?.sk ?? "").slice(STEP_SK_PREFIX.length));
+    const limit = pageSize(options.limit);
+    // The first page starts at the record (one more item), which says which steps are this
+    // incarnation's; a later page reads the record's stamp alongside.
+    const [out, record] = await Promise.all([
+      this.doc.send(
+        new QueryCommand({
+          ...this.recordAndStepsQuery(workflowId),
+          Limit: after ? limit : limit + 1,
+          ...(after ? { ExclusiveStartKey: stepKey(workflowId, after.after) } : {}),
+        }),
+      ),
+      after ? this.recordStamp(workflowId) : undefined,
+    ]);
+    const header = record ?? (out.Items ?? []).find(isWorkflowItem);
+    const items = (out.Items ?? []).filter((item) => isStepItem(item) && header !== undefined && belongsTo(item, header)).map(fromStepItem);
+    // Go on after the last step read (which a foreign step filtered out may be).
+    const lastKey = out.LastEvaluatedKey?.sk;
+    const last = lastKey !== undefined ? Number(String(lastKey).slice(STEP_SK_PREFIX.length)) : items.at(-1)?.functionId;
     return {
       items,
       ...(out.LastEvaluatedKey && Number.isSafeInteger(last) ? { nextToken: encodePageToken(fingerprint, { after: last }) } : {}),
@@ -233,13 +282,29 @@ export class DynamoWorkflowReads {
     return records;
   }
 
-  private stepsQuery(workflowId: string): QueryCommandInput {
+  /** The workflow record and its steps ("#WF" sorts just before "STEP#"), read consistently. */
+  private recordAndStepsQuery(workflowId: string): QueryCommandInput {
     return {
       TableName: this.tableName,
-      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-      ExpressionAttributeValues: { ":pk": workflowKey(workflowId).pk, ":prefix": STEP_SK_PREFIX },
+      KeyConditionExpression: "pk = :pk AND sk BETWEEN :record AND :last",
+      ExpressionAttributeValues: { ":pk": workflowKey(workflowId).pk, ":record": WORKFLOW_RECORD_SK, ":last": AFTER_LAST_STEP },
       ConsistentRead: true,
     };
+  }
+
+  /** The record's key and incarnation stamp alone, or undefined if there is no record. */
+  private async recordStamp(workflowId: string): Promise<Item | undefined> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: "pk = :pk AND sk = :record",
+        ExpressionAttributeValues: { ":pk": workflowKey(workflowId).pk, ":record": WORKFLOW_RECORD_SK },
+        ProjectionExpression: "sk, #inc",
+        ExpressionAttributeNames: { "#inc": INCARNATION },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Items?.[0];
   }
 }
 

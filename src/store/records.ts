@@ -13,6 +13,15 @@ import type { StepRecord, WorkflowRecord } from "../types.js";
  * the old and new item. Smaller inputs stay inline and save the extra item.
  * Workflow items also carry the keys of three GSIs that list workflows in
  * creation order: by name, by status, and all together.
+ *
+ * Incarnations. A workflow id can be used again once its finished record has
+ * expired (retention). Every item a workflow writes (record, input, steps) is
+ * stamped with its incarnation, a random id the record gets when it is created:
+ * an item belongs to a workflow only if its stamp is the record's. So items an
+ * expired incarnation left behind (not yet deleted by the reaper) are never read
+ * as the new one's, and the reaper deletes only the expired incarnation's items.
+ * Records written before incarnations existed have no stamp; neither have their
+ * items, and they still belong together (undefined === undefined).
  */
 export const GSI = {
   byName: { indexName: "byName", partitionKey: "gsiName" },
@@ -29,6 +38,22 @@ export const HEADER_SK_PREFIX = "#";
 const STEP_PREFIX = "STEP#";
 
 export type Item = Record<string, unknown>;
+
+/** The attribute stamping a record and each of its items with the workflow's incarnation. */
+export const INCARNATION = "incarnation";
+/** The TTL attribute (epoch seconds), on finished workflow records only. */
+export const EXPIRES_AT = "expiresAt";
+
+/** The incarnation an item is stamped with (undefined: written before incarnations). */
+export const incarnationOf = (item: Item | undefined): string | undefined =>
+  typeof item?.[INCARNATION] === "string" ? (item[INCARNATION] as string) : undefined;
+
+/** Whether `item` belongs to the workflow whose record is `record`. */
+export const belongsTo = (item: Item, record: Item): boolean => incarnationOf(item) === incarnationOf(record);
+
+export const isWorkflowItem = (item: Item): boolean => item.sk === WORKFLOW_SK;
+export const WORKFLOW_RECORD_SK = WORKFLOW_SK;
+export const INPUT_RECORD_SK = INPUT_SK;
 
 export const workflowKey = (workflowId: string): { pk: string; sk: string } => ({ pk: `WF#${workflowId}`, sk: WORKFLOW_SK });
 export const stepKey = (workflowId: string, functionId: number): { pk: string; sk: string } => ({
@@ -48,12 +73,16 @@ export const INLINE_INPUT_BYTES = 400;
 
 export const hasInlineInput = (wf: WorkflowRecord): boolean => Buffer.byteLength(wf.input, "utf8") <= INLINE_INPUT_BYTES;
 
-export function toWorkflowItem(wf: WorkflowRecord): Item {
+/** A stamp, or nothing for a workflow without one. */
+const stamp = (incarnation: string | undefined): Item => (incarnation === undefined ? {} : { [INCARNATION]: incarnation });
+
+export function toWorkflowItem(wf: WorkflowRecord, incarnation?: string): Item {
   const { input, ...rest } = wf;
   return {
     ...workflowKey(wf.workflowId),
     type: "workflow",
     ...rest,
+    ...stamp(incarnation),
     ...(hasInlineInput(wf) ? { input } : {}),
     gsiName: wf.name,
     gsiStatus: wf.status,
@@ -62,8 +91,8 @@ export function toWorkflowItem(wf: WorkflowRecord): Item {
   };
 }
 
-export function toInputItem(wf: WorkflowRecord): Item {
-  return { ...inputKey(wf.workflowId), type: "input", input: wf.input };
+export function toInputItem(wf: WorkflowRecord, incarnation?: string): Item {
+  return { ...inputKey(wf.workflowId), type: "input", input: wf.input, ...stamp(incarnation) };
 }
 
 /** The attribute counting the attempts of one step (see the store's claim). */
@@ -72,18 +101,22 @@ const ATTEMPTS_PREFIX = "attempts_";
 
 /** A workflow record from its item and its input item. */
 export function fromWorkflowItem(item: Item, inputItem: Item | undefined): WorkflowRecord {
-  const { pk: _pk, sk: _sk, type: _type, gsiName: _n, gsiStatus: _s, gsiAll: _a, gsiSort: _o, ...rest } = item;
+  const { pk: _pk, sk: _sk, type: _type, gsiName: _n, gsiStatus: _s, gsiAll: _a, gsiSort: _o, [INCARNATION]: _i, ...rest } = item;
   for (const key of Object.keys(rest)) if (key.startsWith(ATTEMPTS_PREFIX)) delete rest[key];
   const record = rest as unknown as WorkflowRecord;
   const running = record.running ? { ...record.running, attempt: Number(item[attemptsAttribute(record.running.step)] ?? 1) } : undefined;
-  return { ...record, input: record.input ?? String(inputItem?.input ?? ""), ...(running ? { running } : {}) };
+  // An input item of another incarnation (left by an expired one) is not this workflow's.
+  const input = inputItem && belongsTo(inputItem, item) ? inputItem.input : undefined;
+  return { ...record, input: record.input ?? String(input ?? ""), ...(running ? { running } : {}) };
 }
 
-export function toStepItem(step: StepRecord): Item {
-  return { ...stepKey(step.workflowId, step.functionId), type: "step", ...step };
+export function toStepItem(step: StepRecord, incarnation?: string): Item {
+  return { ...stepKey(step.workflowId, step.functionId), type: "step", ...step, ...stamp(incarnation) };
 }
 
 export function fromStepItem(item: Item): StepRecord {
-  const { pk: _pk, sk: _sk, type: _type, ...rest } = item;
+  // Stamps are the store's business: a fork copies StepRecords, and stamps them anew.
+  // (`expiresAt` is on steps written before retention moved to the record alone.)
+  const { pk: _pk, sk: _sk, type: _type, [INCARNATION]: _i, forkToken: _f, [EXPIRES_AT]: _x, ...rest } = item;
   return rest as unknown as StepRecord;
 }

@@ -1,16 +1,19 @@
 import { DeleteCommand, PutCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { STEP_SK_PREFIX, stepKey, workflowKey, type Item } from "./records.js";
+import { INCARNATION, incarnationOf, INPUT_RECORD_SK, isInputItem, isStepItem, STEP_SK_PREFIX, stepKey, workflowKey, type Item } from "./records.js";
 
 /**
  * Writing a fork's copied steps in chunks that fit DynamoDB's transaction
- * limits (100 items, 4 MB), and cleaning what an interrupted fork left.
+ * limits (100 items, 4 MB), and cleaning a partition for the workflow that
+ * just took its id: what an interrupted fork left, and what an expired
+ * incarnation of the id left (see records.ts on incarnations).
  *
  * A fork writes its copies before the workflow record, so copies of a fork that
  * died part-way can lie in a partition with no workflow record. Each copy is
- * stamped with its fork attempt's token (FORK_TOKEN): a later attempt overwrites
- * them, and whoever then takes the id removes the stamped steps that are not
- * its own before the workflow's first message is sent. Steps a worker records
- * are never stamped, and never touched here.
+ * stamped with its fork attempt's token (FORK_TOKEN) and incarnation: a later
+ * attempt overwrites them, and whoever then takes the id removes the items that
+ * are not its own before the workflow's first message is sent. Steps a worker
+ * records carry their workflow's incarnation, so they are never taken for
+ * another's.
  */
 
 /** The attribute stamping a copied step with the fork attempt that wrote it. */
@@ -96,35 +99,56 @@ export class StepCopies {
 
   /**
    * Make the partition of a workflow whose record was just written hold only its
-   * own steps, before its first message goes out: every stamped step that is not
-   * one of `copies` (as `token` stamped them) and is at `keepBelow` or after is
-   * deleted (what interrupted forks left); a copy of `copies` that another fork
-   * attempt overwrote or removed before the record was written is put back.
+   * own items, before its first message goes out:
+   * - an item of another incarnation (`incarnation` is the record's) is deleted:
+   *   what an expired incarnation of the id left, or another fork attempt's copies;
+   * - a copy of `copies` (as `token` stamped them) that another fork attempt
+   *   overwrote or removed before the record was written is put back;
+   * - a fork-stamped step of this incarnation that is not one of `copies` and is at
+   *   `keepBelow` or after is deleted (records without incarnations only).
    * `keepBelow` keeps a fork's own stamped copies when its token is unknown.
+   * `withInput` also looks at the input item (pass it when the record holds its
+   * input inline: an input item there is another incarnation's).
+   * One query of the partition's keys and stamps; writes only when there is something to clean.
    */
-  async settle(workflowId: string, options: { copies?: readonly Item[]; token?: string; keepBelow?: number } = {}): Promise<void> {
+  async settle(
+    workflowId: string,
+    options: { copies?: readonly Item[]; token?: string; keepBelow?: number; incarnation?: string; withInput?: boolean } = {},
+  ): Promise<void> {
     const ours = new Map((options.copies ?? []).map((item) => [String(item.sk), item]));
     const writes: (() => Promise<unknown>)[] = [];
     const seen = new Set<string>();
-    for await (const item of this.stepKeys(workflowId)) {
+    for await (const item of this.keys(workflowId, options.withInput ? INPUT_RECORD_SK : stepKey(workflowId, 1).sk)) {
+      if (!isStepItem(item) && !isInputItem(item)) continue;
       const sk = String(item.sk);
       const stamp = item[FORK_TOKEN];
       seen.add(sk);
       const mine = ours.get(sk);
       if (mine) {
-        if (stamp !== options.token) writes.push(() => this.doc.send(new PutCommand({ TableName: this.tableName, Item: mine })));
+        if (stamp !== options.token || incarnationOf(item) !== options.incarnation) writes.push(() => this.put(mine));
+      } else if (incarnationOf(item) !== options.incarnation) {
+        writes.push(() => this.deleteIf(workflowId, sk, INCARNATION, incarnationOf(item)));
       } else if (typeof stamp === "string" && stepNumber(sk) >= (options.keepBelow ?? 1)) {
-        writes.push(() => this.deleteStamped(workflowId, sk, stamp));
+        writes.push(() => this.deleteIf(workflowId, sk, FORK_TOKEN, stamp));
       }
     }
     for (const [sk, item] of ours) {
-      if (!seen.has(sk)) writes.push(() => this.doc.send(new PutCommand({ TableName: this.tableName, Item: item })));
+      if (!seen.has(sk)) writes.push(() => this.put(item));
     }
     for (let i = 0; i < writes.length; i += PARALLEL_WRITES) await Promise.all(writes.slice(i, i + PARALLEL_WRITES).map((w) => w()));
   }
 
+  private put(item: Item): Promise<unknown> {
+    return this.doc.send(new PutCommand({ TableName: this.tableName, Item: item }));
+  }
+
   /** The keys (and stamps) of a workflow's step items from `fromStep` on, in order, read consistently. */
-  async *stepKeys(workflowId: string, fromStep = 1): AsyncGenerator<Item> {
+  stepKeys(workflowId: string, fromStep = 1): AsyncGenerator<Item> {
+    return this.keys(workflowId, stepKey(workflowId, fromStep).sk);
+  }
+
+  /** The keys and stamps of a partition's items from sort key `from` to the last step, in order, read consistently. */
+  private async *keys(workflowId: string, from: string): AsyncGenerator<Item> {
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.doc.send(
@@ -133,12 +157,12 @@ export class StepCopies {
           KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
           ExpressionAttributeValues: {
             ":pk": workflowKey(workflowId).pk,
-            ":from": stepKey(workflowId, fromStep).sk,
+            ":from": from,
             // Past every step key: they are STEP# and ten digits.
             ":to": `${STEP_SK_PREFIX}~`,
           },
-          ProjectionExpression: "pk, sk, #stamp",
-          ExpressionAttributeNames: { "#stamp": FORK_TOKEN },
+          ProjectionExpression: "pk, sk, #stamp, #inc",
+          ExpressionAttributeNames: { "#stamp": FORK_TOKEN, "#inc": INCARNATION },
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
@@ -148,16 +172,19 @@ export class StepCopies {
     } while (start);
   }
 
-  /** Delete a stamped step if it still carries `stamp` (a rival's write since is left alone). */
-  private async deleteStamped(workflowId: string, sk: string, stamp: string): Promise<void> {
+  /**
+   * Delete an item if its `attribute` still is `value` (absent, for undefined): a
+   * rival's write since is left alone.
+   */
+  private async deleteIf(workflowId: string, sk: string, attribute: string, value: string | undefined): Promise<void> {
     try {
       await this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: { pk: workflowKey(workflowId).pk, sk },
-          ConditionExpression: "#stamp = :stamp",
-          ExpressionAttributeNames: { "#stamp": FORK_TOKEN },
-          ExpressionAttributeValues: { ":stamp": stamp },
+          ConditionExpression: value === undefined ? "attribute_not_exists(#a)" : "#a = :v",
+          ExpressionAttributeNames: { "#a": attribute },
+          ...(value === undefined ? {} : { ExpressionAttributeValues: { ":v": value } }),
         }),
       );
     } catch (err) {

@@ -1,8 +1,12 @@
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
-import { GSI } from "./records.js";
+import { EXPIRES_AT, GSI } from "./records.js";
 
-/** Attribute holding the TTL (epoch seconds) of finished workflows. */
-export const TTL_ATTRIBUTE = "expiresAt";
+/**
+ * Attribute holding the TTL (epoch seconds). Only a finished workflow's record
+ * carries it; when DynamoDB deletes the record, the reaper (ExpiredWorkflowReaper)
+ * deletes the rest of that incarnation's items.
+ */
+export const TTL_ATTRIBUTE = EXPIRES_AT;
 
 /** The table as the store expects it; the CDK construct declares the same keys. */
 export function tableDefinition(tableName: string): CreateTableCommandInput {

@@ -1,8 +1,7 @@
+import { SQS_BATCH_LIMIT } from "../constants.js";
 import type { WorkQueue } from "../queue/WorkQueue.js";
 import type { WorkMessage } from "../types.js";
 
-/** SendMessageBatch takes at most ten entries. */
-export const SQS_BATCH_LIMIT = 10;
 
 interface Held {
   message: WorkMessage;

@@ -1,6 +1,7 @@
 import { ChangeMessageVisibilityBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { MiddlewareObj } from "@middy/core";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { SQS_BATCH_LIMIT } from "../constants.js";
 import { awsClientSettings } from "../awsEnv.js";
 import { ENV } from "../config.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
@@ -36,7 +37,6 @@ import { logger as defaultLogger, type Logger } from "../logger.js";
 
 /** SQS's largest visibility timeout (12 hours). */
 const SQS_MAX_VISIBILITY_SECONDS = 43_200;
-const SQS_BATCH = 10;
 /** The most time spent changing visibilities, so the invocation ends well before its deadline. */
 const CHANGE_BUDGET_MS = 5_000;
 const DEADLINE_MARGIN_MS = 250;
@@ -174,8 +174,8 @@ export function sqsChangeVisibility(sqs: SQSClient, queueUrlOf: (record: SQSReco
     const failures: string[] = unknown.map((id) => `${id}: no queue URL for its event source`);
     const sends: Promise<void>[] = [];
     for (const [queueUrl, list] of byQueue) {
-      for (let i = 0; i < list.length; i += SQS_BATCH) {
-        const chunk = list.slice(i, i + SQS_BATCH);
+      for (let i = 0; i < list.length; i += SQS_BATCH_LIMIT) {
+        const chunk = list.slice(i, i + SQS_BATCH_LIMIT);
         sends.push(
           sqs
             .send(
