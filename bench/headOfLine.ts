@@ -13,6 +13,7 @@
 // long and short workflows really shared batches, and measures separately the step
 // intervals that follow a shared batch: a worker that sent continuations only
 // after the whole batch settled would make those ~2000 ms.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { defineWorkflow, WorkflowClient, WorkflowStatus, type WorkQueue } from "../src/index.js";
 import { startLocalRuntime, type LocalRuntime } from "../src/local/index.js";
@@ -106,32 +107,59 @@ class GroupingQueue implements WorkQueue {
   }
 }
 
+/** Waits on one workflow at a time, so the watching adds one read per 20 ms to the emulator, not one per workflow. */
 async function waitFinished(rt: LocalRuntime, ids: string[]): Promise<void> {
-  const pending = new Set(ids);
-  while (pending.size) {
-    for (const id of [...pending]) {
+  for (const id of ids) {
+    for (;;) {
       const wf = await rt.store.getWorkflow(id);
       if (wf && wf.status !== WorkflowStatus.ENQUEUED && wf.status !== WorkflowStatus.PENDING) {
         if (wf.status !== WorkflowStatus.SUCCESS) throw new Error(`head-of-line workflow ${id} ended ${wf.status}: ${JSON.stringify(wf.error)}`);
-        pending.delete(id);
+        break;
       }
+      await sleep(20);
     }
-    if (pending.size) await sleep(20);
   }
 }
 
-export async function measureHeadOfLine(options: { rounds: number; groupsPerRound?: number; shortSteps?: number }): Promise<HeadOfLineResult> {
-  const groups = options.groupsPerRound ?? 2;
+export interface HeadOfLineOptions {
+  rounds: number;
+  groupsPerRound?: number;
+  shortSteps?: number;
+  /**
+   * A control, not part of `npm run bench`: hold every continuation the worker
+   * sends until its whole batch has settled, as the worker did before it sent
+   * each record's continuation as soon as it was recorded. Shows what blocking
+   * looks like in this benchmark.
+   */
+  holdContinuationsUntilBatchEnds?: boolean;
+}
+
+export async function measureHeadOfLine(options: HeadOfLineOptions): Promise<HeadOfLineResult> {
+  const groups = options.groupsPerRound ?? 1;
   const shortSteps = options.shortSteps ?? 6;
   const maxConcurrency = groups + 2;
   const batchSize = 10;
   /** `${workflowId}#${step}` of each short message -> whether its batch also held a long workflow's message. */
   const sharedBatch = new Map<string, boolean>();
   const batches: BatchNote[] = [];
+  const invocation = new AsyncLocalStorage<WorkMessage[]>();
+  const hold = options.holdContinuationsUntilBatchEnds === true;
   const rt = await startLocalRuntime({
     workflows: [holShort, holLong],
     maxConcurrency,
     batchSize,
+    ...(hold
+      ? {
+          wrapQueue: (queue: WorkQueue): WorkQueue => ({
+            send: async (messages) => {
+              const held = invocation.getStore();
+              if (held) held.push(...messages);
+              else await queue.send(messages);
+            },
+            extendVisibility: (handle, seconds) => queue.extendVisibility(handle, seconds),
+          }),
+        }
+      : {}),
     wrapWorker: (handler) => async (event, context) => {
       const messages = event.Records.map((r) => {
         try {
@@ -145,7 +173,11 @@ export async function measureHeadOfLine(options: { rounds: number; groupsPerRoun
       for (const m of shorts) sharedBatch.set(`${m!.workflowId}#${m!.step}`, longs > 0);
       const started = performance.now();
       try {
-        return await handler(event, context);
+        if (!hold) return await handler(event, context);
+        const held: WorkMessage[] = [];
+        const response = await invocation.run(held, () => handler(event, context));
+        for (let i = 0; i < held.length; i += 10) await rt.queue.send(held.slice(i, i + 10));
+        return response;
       } finally {
         batches.push({ shorts: shorts.length, longs, ms: performance.now() - started });
       }
@@ -155,50 +187,53 @@ export async function measureHeadOfLine(options: { rounds: number; groupsPerRoun
   const client = new WorkflowClient({ store: rt.store, queue: grouping, workflows: [holShort, holLong] });
   let seq = 0;
 
-  /** Rounds of groups; returns the short workflows' step intervals (step 2 on), split by whether the previous step shared a batch with a long one. */
-  const phase = async (withLong: boolean) => {
-    const all: number[] = [];
-    const afterShared: number[] = [];
-    for (let r = 0; r < options.rounds; r++) {
-      const ids: string[] = [];
-      for (let g = 0; g < groups; g++) {
-        // Interleaved: the long workflow sits in the middle of its group.
-        const starts: Promise<unknown>[] = [];
-        grouping.size = GROUP_SHORTS + (withLong ? 1 : 0);
-        for (let i = 0; i < GROUP_SHORTS; i++) {
-          if (withLong && i === Math.floor(GROUP_SHORTS / 2)) {
-            const id = `${LONG_PREFIX}${++seq}`;
-            ids.push(id);
-            starts.push(client.startWorkflow(holLong, { steps: 1, stepMs: HOL_LONG_STEP_MS }, { workflowId: id }));
-          }
-          const id = `${SHORT_PREFIX}${++seq}`;
+  /** One round of groups; returns the short workflows' step intervals (step 2 on), split by whether the previous step shared a batch with a long one. */
+  const round1 = async (withLong: boolean, into: { all: number[]; afterShared: number[] }) => {
+    const ids: string[] = [];
+    for (let g = 0; g < groups; g++) {
+      // Interleaved: the long workflow sits in the middle of its group.
+      const starts: Promise<unknown>[] = [];
+      grouping.size = GROUP_SHORTS + (withLong ? 1 : 0);
+      for (let i = 0; i < GROUP_SHORTS; i++) {
+        if (withLong && i === Math.floor(GROUP_SHORTS / 2)) {
+          const id = `${LONG_PREFIX}${++seq}`;
           ids.push(id);
-          starts.push(client.startWorkflow(holShort, { steps: shortSteps }, { workflowId: id }));
+          starts.push(client.startWorkflow(holLong, { steps: 1, stepMs: HOL_LONG_STEP_MS }, { workflowId: id }));
         }
-        await Promise.all(starts);
+        const id = `${SHORT_PREFIX}${++seq}`;
+        ids.push(id);
+        starts.push(client.startWorkflow(holShort, { steps: shortSteps }, { workflowId: id }));
       }
-      await waitFinished(rt, ids);
-      for (const id of ids.filter((i) => i.startsWith(SHORT_PREFIX))) {
-        const steps = (await rt.store.loadState(id))!.steps.sort((a, b) => a.functionId - b.functionId);
-        for (let i = 1; i < steps.length; i++) {
-          const ms = steps[i]!.completedAt - steps[i - 1]!.completedAt;
-          all.push(ms);
-          if (sharedBatch.get(`${id}#${steps[i - 1]!.functionId}`)) afterShared.push(ms);
-        }
-      }
-      // Let the pollers delete and go back to waiting before the next round.
-      await sleep(100);
+      await Promise.all(starts);
     }
-    return { all, afterShared };
+    await waitFinished(rt, ids);
+    for (const id of ids.filter((i) => i.startsWith(SHORT_PREFIX))) {
+      const steps = (await rt.store.loadState(id))!.steps.sort((a, b) => a.functionId - b.functionId);
+      for (let i = 1; i < steps.length; i++) {
+        const ms = steps[i]!.completedAt - steps[i - 1]!.completedAt;
+        into.all.push(ms);
+        if (sharedBatch.get(`${id}#${steps[i - 1]!.functionId}`)) into.afterShared.push(ms);
+      }
+    }
+    // Let the pollers delete and go back to waiting before the next round.
+    await sleep(100);
   };
 
   try {
     // Warm up the JIT and the emulators on this stack.
-    await phase(false);
-    const alone = await phase(false);
-    const mark = batches.length;
-    const mixed = await phase(true);
-    const mixedBatches = batches.slice(mark);
+    await round1(false, { all: [], afterShared: [] });
+    await round1(true, { all: [], afterShared: [] });
+    const alone = { all: [] as number[], afterShared: [] as number[] };
+    const mixed = { all: [] as number[], afterShared: [] as number[] };
+    const mixedBatches: BatchNote[] = [];
+    // Alone and mixed rounds alternate (in turn first), so the emulators' drift over the run favours neither.
+    for (let r = 0; r < options.rounds; r++) {
+      for (const withLong of r % 2 ? [true, false] : [false, true]) {
+        const mark = batches.length;
+        await round1(withLong, withLong ? mixed : alone);
+        if (withLong) mixedBatches.push(...batches.slice(mark));
+      }
+    }
     const withLong = mixedBatches.filter((b) => b.longs > 0);
     const a = dist(alone.all);
     const m = dist(mixed.all);

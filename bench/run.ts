@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { measureLatency, measureThroughput, runOne, startBenchRuntime, type LatencyResult } from "./cairn.js";
 import { costModel, modelledAwsLatency } from "./cost/model.js";
 import { Floor } from "./floor.js";
+import { formatHeadOfLine, measureHeadOfLine, type HeadOfLineResult } from "./headOfLine.js";
 import { median, percentile, round } from "./metrics.js";
 import { runDbosBenchmark, type DbosResult } from "./peers/dbos.js";
 import { startPostgres } from "./peers/postgres.js";
@@ -22,6 +23,8 @@ const THROUGHPUT_WORKFLOWS = quick ? 16 : 48;
 const THROUGHPUT_STEPS = 10;
 /** The cost sample comes from this concurrency's throughput run. */
 const METERED_CONCURRENCY = 4;
+/** Rounds of the head-of-line case: each runs the short workflows alone once and beside a 2 s step once. */
+const HEAD_OF_LINE_ROUNDS = quick ? 3 : 8;
 
 function machine() {
   const java = spawnSync("java", ["-version"], { encoding: "utf8" }).stderr?.split("\n")[0]?.trim();
@@ -62,6 +65,9 @@ async function main(): Promise<void> {
   } finally {
     await latencyRt.stop();
   }
+
+  log("head-of-line: short workflows alone and sharing batches with 2 s steps...");
+  const headOfLine: HeadOfLineResult = await measureHeadOfLine({ rounds: HEAD_OF_LINE_ROUNDS });
 
   const stepsPerSecond: Record<number, number> = {};
   const floorStepsPerSecond: Record<number, number> = {};
@@ -117,6 +123,7 @@ async function main(): Promise<void> {
     perStepByWorkflowLength: latency.perStep,
     perWorkflowStepMs: latency.perWorkflowStepMs,
     replayGrowth: latency.growth,
+    headOfLine,
     floorPerStepMs: floorLatency.median,
     floorPerStepP95Ms: floorLatency.p95,
     ratioToFloor: round(perStepMs / floorLatency.median),
@@ -168,6 +175,8 @@ function print(r: Record<string, any>): void {
   out.push("");
   out.push("Replay cost as recorded steps grow (100-step workflows; median ms per step)");
   out.push(table([["steps", "median ms"], ...(r.replayGrowth as LatencyResult["growth"]).map((g) => [`${g.fromStep}-${g.toStep}`, g.medianMs])]));
+  out.push("");
+  out.push(...formatHeadOfLine(r.headOfLine as HeadOfLineResult));
   out.push("");
   out.push(`Throughput (steps/s; ${THROUGHPUT_WORKFLOWS} workflows x ${THROUGHPUT_STEPS} steps at once)`);
   const dbosTp = "unavailable" in r.dbos ? undefined : (r.dbos as DbosResult).stepsPerSecond;

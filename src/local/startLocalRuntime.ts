@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "../logger.js";
 import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
 import type { WorkQueue } from "../queue/WorkQueue.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
+import { ExpiredWorkflowReaper } from "../store/ExpiredWorkflowReaper.js";
 import { tableDefinition } from "../store/tableSchema.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 import { createDeadLetterHandler } from "../worker/createDeadLetterHandler.js";
@@ -36,6 +37,12 @@ export interface LocalRuntimeOptions {
   maxConcurrency?: number;
   /** The worker's function timeout. @default 30000 */
   functionTimeoutMs?: number;
+  /**
+   * How long a finished workflow is kept (its record's TTL, see DynamoWorkflowStore).
+   * DynamoDB Local has no TTL: `expireDue()` does what it would.
+   * @default - kept forever
+   */
+  retentionSeconds?: number;
   /** Keep DynamoDB data here (survives `restartDynamo`) instead of in memory. */
   dynamoDataDir?: string;
   /**
@@ -70,6 +77,13 @@ export interface LocalRuntime {
   deadLetters: EventSourcePoller;
   dynamodb: DynamoDBClient;
   sqs: SQSClient;
+  /**
+   * What DynamoDB's TTL and the reaper Lambda do when deployed, which DynamoDB Local
+   * does not: delete the finished workflow records whose TTL is at or before `now`
+   * (default: the current time), then everything else of those workflows. Returns
+   * the ids of the workflows that expired.
+   */
+  expireDue(now?: number): Promise<string[]>;
   /**
    * Kill DynamoDB Local and start it again (needs `dynamoDataDir` to keep the data),
    * `downtimeMs` after the kill: an outage of at least that long.
@@ -126,7 +140,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const queueUrl = work.QueueUrl!;
     const workArn = await queueArn(sqs, queueUrl);
 
-    const store = new DynamoWorkflowStore({ tableName, client: dynamodb });
+    const store = new DynamoWorkflowStore({
+      tableName,
+      client: dynamodb,
+      ...(options.retentionSeconds !== undefined ? { retentionSeconds: options.retentionSeconds } : {}),
+    });
+    const reaper = new ExpiredWorkflowReaper({ tableName, client: dynamodb });
     const queue = new SqsWorkQueue({ queueUrl, client: sqs });
     const baseWorker = createWorker({
       workflows,
@@ -188,6 +207,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         [ENV.tableName]: tableName,
         [ENV.queueUrl]: queueUrl,
         [ENV.deadLetterQueueUrl]: dlq.QueueUrl!,
+        ...(options.retentionSeconds !== undefined ? { [ENV.retentionDays]: String(options.retentionSeconds / 86_400) } : {}),
         AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         AWS_ENDPOINT_URL_SQS: sqsEndpoint,
         AWS_REGION: LOCAL_REGION,
@@ -198,6 +218,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       deadLetters,
       dynamodb,
       sqs,
+      expireDue: (now) => reaper.expireDue(now),
       restartDynamo: async ({ downtimeMs = 0 } = {}) => {
         if (downtimeMs > 0) {
           await dynamo.stop();

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import {
   DynamoDBDocumentClient,
@@ -15,6 +15,7 @@ import {
   attemptsAttribute,
   fromWorkflowItem,
   hasInlineInput,
+  INCARNATION,
   toInputItem,
   toStepItem,
   toWorkflowItem,
@@ -31,11 +32,20 @@ export interface DynamoWorkflowStoreOptions {
   /** A ready client; otherwise one is built from `clientConfig` (endpoint variables apply). */
   client?: DynamoDBClient;
   clientConfig?: DynamoDBClientConfig;
-  /** Finished workflows get `expiresAt` = finish time + this, for the table's TTL. */
+  /**
+   * A workflow record that enters a finished status (SUCCESS, ERROR, CANCELLED,
+   * MAX_RECOVERY_ATTEMPTS_EXCEEDED) gets `expiresAt` = that moment + this, for the
+   * table's TTL; a resume removes it. Nothing else carries a TTL: the reaper deletes
+   * the rest of an expired workflow (see ExpiredWorkflowReaper).
+   * @default - no expiry
+   */
   retentionSeconds?: number;
 }
 
 const MAX_TRANSACTION_ITEMS = 100;
+
+/** A new incarnation's stamp (see records.ts): 72 random bits. */
+const newIncarnation = (): string => randomBytes(9).toString("base64url");
 
 /** The SDK error names that carry a failed condition. */
 const isConditionFailure = (err: unknown): boolean => (err as { name?: string })?.name === "ConditionalCheckFailedException";
@@ -92,7 +102,8 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     //     steps that are not this workflow's are deleted (a start with the id of a fork
     //     that died in 2 starts clean), copies a rival attempt overwrote are put back.
     const token = randomUUID();
-    const copies = steps.map((st) => ({ ...this.stepItem(st), [FORK_TOKEN]: token }));
+    const incarnation = newIncarnation();
+    const copies = steps.map((st) => ({ ...toStepItem(st, incarnation), [FORK_TOKEN]: token }));
     for (let round = 1; ; round++) {
       if (copies.length > 0) {
         const existing = await this.getWorkflow(workflow.workflowId);
@@ -106,7 +117,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         }
       }
       // The input item has no condition: the record's condition guards both.
-      const items = [...(hasInlineInput(workflow) ? [] : [toInputItem(workflow)]), toWorkflowItem(workflow)];
+      const items = [...(hasInlineInput(workflow) ? [] : [toInputItem(workflow, incarnation)]), toWorkflowItem(workflow, incarnation)];
       try {
         if (items.length === 1) {
           // The common start: one conditional put (a transaction would cost twice the write units).
@@ -127,7 +138,10 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         if (round >= 3) throw err;
         continue;
       }
-      await this.stepCopies.settle(workflow.workflowId, { copies, token });
+      this.noteIncarnation(workflow.workflowId, { [INCARNATION]: incarnation });
+      // One query of the partition: what an interrupted fork or an expired incarnation of
+      // this id left is deleted before the first message can go out.
+      await this.stepCopies.settle(workflow.workflowId, { copies, token, incarnation, withInput: hasInlineInput(workflow) });
       return { created: true };
     }
   }
@@ -145,7 +159,11 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
    */
   private async taken(existing: WorkflowRecord): Promise<{ created: false; existing: WorkflowRecord }> {
     if (existing.status === WorkflowStatus.ENQUEUED && existing.version === 0) {
-      await this.stepCopies.settle(existing.workflowId, { keepBelow: existing.forkedFrom?.startStep ?? 1 });
+      await this.stepCopies.settle(existing.workflowId, {
+        keepBelow: existing.forkedFrom?.startStep ?? 1,
+        incarnation: this.incarnations.get(existing.workflowId),
+        withInput: hasInlineInput(existing),
+      });
     }
     return { created: false, existing };
   }
@@ -210,6 +228,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
           ReturnValues: "ALL_NEW",
         }),
       );
+      this.noteIncarnation(workflowId, out.Attributes!);
       return fromWorkflowItem(out.Attributes!, undefined);
     } catch (err) {
       if (isConditionFailure(err)) return undefined;
@@ -225,13 +244,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     }
     const input: TransactWriteCommandInput = {
       TransactItems: [
-        {
-          Put: {
-            TableName: this.tableName,
-            Item: this.stepItem(args.step),
-            ConditionExpression: "attribute_not_exists(pk)",
-          },
-        },
+        { Put: { TableName: this.tableName, ...(await this.stepPut(args.step)) } },
         { Update: this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now, args.markPending) },
       ],
     };
@@ -247,8 +260,8 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     }
   }
 
-  putStepIfAbsent(step: StepRecord): Promise<boolean> {
-    return this.applies(new PutCommand({ TableName: this.tableName, Item: this.stepItem(step), ConditionExpression: "attribute_not_exists(pk)" }));
+  async putStepIfAbsent(step: StepRecord): Promise<boolean> {
+    return this.applies(new PutCommand({ TableName: this.tableName, ...(await this.stepPut(step)) }));
   }
 
   completeWorkflow(args: { workflowId: string; expectedVersion: number; completion: Completion; now: number }): Promise<boolean> {
@@ -399,7 +412,8 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         Key: workflowKey(args.workflowId),
         ConditionExpression: "generation = :g AND #status IN (:enqueued, :pending)",
         UpdateExpression:
-          "SET #status = :exceeded, gsiStatus = :exceeded, recoveryReason = :reason, updatedAt = :now, version = version + :one REMOVE running",
+          "SET #status = :exceeded, gsiStatus = :exceeded, recoveryReason = :reason, updatedAt = :now, version = version + :one" +
+          `${this.expirySet()} REMOVE running`,
         ExpressionAttributeNames: { "#status": "status" },
         ExpressionAttributeValues: {
           ":g": args.generation,
@@ -409,6 +423,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
           ":reason": args.reason,
           ":now": args.now,
           ":one": 1,
+          ...this.expiryValue(args.now),
         },
       }),
     );
@@ -462,12 +477,25 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
   }
 
   /**
-   * A step item, with a TTL when retention is set: steps expire `retention` after
-   * they were recorded, so a workflow must finish within its retention period.
+   * The put of a step record, stamped with its workflow's incarnation. It must not
+   * replace a record of the step (exactly-once recording), but does replace a step
+   * item that an expired incarnation of the id left behind.
    */
-  private stepItem(step: StepRecord): Item {
-    const item = toStepItem(step);
-    return this.retentionSeconds === undefined ? item : { ...item, expiresAt: Math.floor(Date.now() / 1000) + this.retentionSeconds };
+  private async stepPut(step: StepRecord): Promise<{ Item: Item; ConditionExpression: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> }> {
+    const incarnation = await this.incarnationOf(step.workflowId);
+    if (incarnation === undefined) return { Item: toStepItem(step), ConditionExpression: "attribute_not_exists(pk)" };
+    return {
+      Item: toStepItem(step, incarnation),
+      ConditionExpression: "attribute_not_exists(pk) OR attribute_not_exists(#inc) OR #inc <> :inc",
+      ExpressionAttributeNames: { "#inc": INCARNATION },
+      ExpressionAttributeValues: { ":inc": incarnation },
+    };
+  }
+
+  /** The incarnation of a workflow: as last read (the worker reads before it records), else read now. */
+  private async incarnationOf(workflowId: string): Promise<string | undefined> {
+    if (!this.incarnations.has(workflowId)) await this.getWorkflow(workflowId);
+    return this.incarnations.get(workflowId);
   }
 
   private expirySet(): string {
