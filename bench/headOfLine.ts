@@ -12,7 +12,9 @@
 // around the worker records every batch, so the run checks (and prints) that the
 // long and short workflows really shared batches, and measures separately the step
 // intervals that follow a shared batch: a worker that sent continuations only
-// after the whole batch settled would make those ~2000 ms.
+// after the whole batch settled would make those ~2000 ms (the
+// `holdContinuationsUntilBatchEnds` control reproduces that worker). Alone and
+// mixed rounds alternate, so the emulators' drift over the run favours neither.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { defineWorkflow, WorkflowClient, WorkflowStatus, type WorkQueue } from "../src/index.js";
@@ -188,7 +190,7 @@ export async function measureHeadOfLine(options: HeadOfLineOptions): Promise<Hea
   let seq = 0;
 
   /** One round of groups; returns the short workflows' step intervals (step 2 on), split by whether the previous step shared a batch with a long one. */
-  const round1 = async (withLong: boolean, into: { all: number[]; afterShared: number[] }) => {
+  const runRound = async (withLong: boolean, into: { all: number[]; afterShared: number[] }) => {
     const ids: string[] = [];
     for (let g = 0; g < groups; g++) {
       // Interleaved: the long workflow sits in the middle of its group.
@@ -221,8 +223,7 @@ export async function measureHeadOfLine(options: HeadOfLineOptions): Promise<Hea
 
   try {
     // Warm up the JIT and the emulators on this stack.
-    await round1(false, { all: [], afterShared: [] });
-    await round1(true, { all: [], afterShared: [] });
+    await runRound(false, { all: [], afterShared: [] });
     const alone = { all: [] as number[], afterShared: [] as number[] };
     const mixed = { all: [] as number[], afterShared: [] as number[] };
     const mixedBatches: BatchNote[] = [];
@@ -230,7 +231,7 @@ export async function measureHeadOfLine(options: HeadOfLineOptions): Promise<Hea
     for (let r = 0; r < options.rounds; r++) {
       for (const withLong of r % 2 ? [true, false] : [false, true]) {
         const mark = batches.length;
-        await round1(withLong, withLong ? mixed : alone);
+        await runRound(withLong, withLong ? mixed : alone);
         if (withLong) mixedBatches.push(...batches.slice(mark));
       }
     }

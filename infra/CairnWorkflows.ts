@@ -13,6 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ENV } from "../src/config.js";
 import { OPERATIONS, type OperationName } from "../src/control/operations.js";
+import { WORKFLOW_RECORD_SK } from "../src/store/records.js";
 import { tableDefinition, TTL_ATTRIBUTE } from "../src/store/tableSchema.js";
 import { FUNCTION_ACCESS, isReadOnly, isTableWrite, KEY_DECRYPT_ACTIONS, KEY_ENCRYPT_ACTIONS, type FunctionAccess } from "./access.js";
 import { CAIRN_DEFAULTS } from "./defaults.js";
@@ -47,6 +48,11 @@ export class CairnWorkflows extends Construct {
   readonly deadLetterQueue: sqs.Queue;
   readonly worker: nodejs.NodejsFunction;
   readonly deadLetterHandler: nodejs.NodejsFunction;
+  /**
+   * Deletes the rest of a workflow whose finished record DynamoDB's TTL deleted: the
+   * table's stream invokes it, filtered on TTL deletions of workflow records.
+   */
+  readonly reaper: nodejs.NodejsFunction;
   /** One function per control operation. */
   readonly controlFunctions: Readonly<Record<OperationName, nodejs.NodejsFunction>>;
   readonly alarms: CairnAlarms;
@@ -100,11 +106,22 @@ export class CairnWorkflows extends Construct {
       entry: cairnEntry("deadLetters"),
       timeout: CAIRN_DEFAULTS.deadLetterTimeout,
       memorySize: settings.controlMemorySize,
-      environment,
+      // It quotes the work queue's maxReceiveCount in the reason it records.
+      environment: { ...environment, [ENV.maxReceiveCount]: String(settings.maxReceiveCount) },
       description: "Cairn dead-letter handler: marks workflows MAX_RECOVERY_ATTEMPTS_EXCEEDED",
     });
     this.addQueueEventSource(this.deadLetterHandler, this.deadLetterQueue, { batchSize: 10 });
     this.grantAccess(this.deadLetterHandler, FUNCTION_ACCESS.deadLetterHandler);
+
+    this.reaper = this.createFunction("Reaper", {
+      entry: cairnEntry("reaper"),
+      timeout: CAIRN_DEFAULTS.reaperTimeout,
+      memorySize: settings.controlMemorySize,
+      environment: { [ENV.tableName]: this.table.tableName, NODE_OPTIONS: environment.NODE_OPTIONS },
+      description: "Cairn reaper: deletes the steps and input of a workflow whose finished record the table's TTL deleted",
+    });
+    this.addTtlDeletionSource(this.reaper);
+    this.grantAccess(this.reaper, FUNCTION_ACCESS.reaper);
 
     const controlFunctions = {} as Record<OperationName, nodejs.NodejsFunction>;
     for (const operation of OPERATIONS) {
@@ -169,7 +186,10 @@ export class CairnWorkflows extends Construct {
       ...(key
         ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: key }
         : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
+      // Only finished workflow records carry the TTL; the stream hands each record the TTL
+      // deletes to the reaper, which deletes the rest of its workflow.
       timeToLiveAttribute: TTL_ATTRIBUTE,
+      stream: dynamodb.StreamViewType.OLD_IMAGE,
       removalPolicy: this.settings.removalPolicy,
     });
     for (const index of def.GlobalSecondaryIndexes ?? []) {
@@ -262,6 +282,30 @@ export class CairnWorkflows extends Construct {
     });
   }
 
+  /**
+   * The table's stream as the reaper's event source, filtered (before any invocation)
+   * on what DynamoDB's TTL deletes, and of that on workflow records only: the input
+   * and steps it then deletes itself, and every other change of the table, never
+   * invoke it. Partial batch responses; a failed batch is split to isolate a record,
+   * and retried until the stream drops it (24 hours): reaping is idempotent.
+   */
+  private addTtlDeletionSource(fn: lambda.Function): void {
+    fn.addEventSourceMapping("TtlDeletions", {
+      eventSourceArn: this.table.tableStreamArn!,
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      batchSize: CAIRN_DEFAULTS.reaperBatchSize,
+      bisectBatchOnError: true,
+      reportBatchItemFailures: true,
+      filters: [
+        lambda.FilterCriteria.filter({
+          eventName: lambda.FilterRule.isEqual("REMOVE"),
+          userIdentity: { type: lambda.FilterRule.isEqual("Service"), principalId: lambda.FilterRule.isEqual("dynamodb.amazonaws.com") },
+          dynamodb: { Keys: { sk: { S: lambda.FilterRule.isEqual(WORKFLOW_RECORD_SK) } } },
+        }),
+      ],
+    });
+  }
+
   /** Grant exactly the actions of `access` (infra/access.ts), each on its own resource, and the key uses they imply. */
   private grantAccess(fn: lambda.IFunction, access: FunctionAccess): void {
     const grant = (actions: readonly string[], resourceArns: string[]) => {
@@ -272,13 +316,15 @@ export class CairnWorkflows extends Construct {
     grant(access.indexes, indexArns);
     grant(access.workQueue, [this.queue.queueArn]);
     grant(access.deadLetterQueue, [this.deadLetterQueue.queueArn]);
+    grant(access.stream, [this.table.tableStreamArn!]);
 
     // A customer-managed key: encrypt to write the table or send a message, decrypt to read or consume.
+    // (Reading the stream of a table under the key decrypts too.)
     const tableActions = [...access.table, ...access.indexes];
     const queueActions = [...access.workQueue, ...access.deadLetterQueue];
     const writes = tableActions.some(isTableWrite) || queueActions.includes("sqs:SendMessage");
     if (writes) this.grantKey(fn, true);
-    else if (tableActions.length > 0 || queueActions.length > 0) this.grantKey(fn, false);
+    else if (tableActions.length > 0 || queueActions.length > 0 || access.stream.length > 0) this.grantKey(fn, false);
   }
 
   private grantKey(fn: lambda.IFunction, encrypt: boolean): void {
@@ -349,6 +395,7 @@ export class CairnWorkflows extends Construct {
     output("QueueUrl", this.queue.queueUrl, "Cairn work queue");
     output("DeadLetterQueueUrl", this.deadLetterQueue.queueUrl, "Cairn dead-letter queue");
     output("WorkerFunctionName", this.worker.functionName, "Cairn step worker");
+    output("ReaperFunctionName", this.reaper.functionName, "Cairn reaper of expired workflows");
     for (const operation of OPERATIONS) {
       output(`${pascal(operation)}FunctionName`, this.controlFunctions[operation].functionName, `Cairn control function "${operation}"`);
     }

@@ -15,6 +15,10 @@ import type { OperationName } from "../src/control/operations.js";
  *   as `sqs:DeleteMessage`.
  * - An SQS event source mapping polls with the function's role: it needs
  *   `ReceiveMessage`, `DeleteMessage` and `GetQueueAttributes` on its queue.
+ * - A DynamoDB stream event source mapping also polls with the function's role:
+ *   `DescribeStream`, `GetRecords`, `GetShardIterator` and `ListStreams`, granted on
+ *   the stream's ARN (as the DynamoDB developer guide's policy for stream-triggered
+ *   functions does), not on `*`.
  *
  * When the code of a function starts making another call, add its action here
  * (and to the expectations in test/infra/construct.test.ts); the deployed-bundle
@@ -29,6 +33,8 @@ export type TableAction =
   | "dynamodb:UpdateItem"
   | "dynamodb:DeleteItem"
   | "dynamodb:ConditionCheckItem";
+
+export type StreamAction = "dynamodb:DescribeStream" | "dynamodb:GetRecords" | "dynamodb:GetShardIterator" | "dynamodb:ListStreams";
 
 export type QueueAction =
   | "sqs:SendMessage"
@@ -46,13 +52,23 @@ export interface FunctionAccess {
   readonly workQueue: readonly QueueAction[];
   /** Actions on the dead-letter queue. */
   readonly deadLetterQueue: readonly QueueAction[];
+  /** Actions on the table's stream. */
+  readonly stream: readonly StreamAction[];
 }
 
 /** The calls of Lambda's SQS event source mapping, made with the role of the function it invokes. */
 export const EVENT_SOURCE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] as const satisfies readonly QueueAction[];
 
-/** The functions of a CairnWorkflows: the worker, the dead-letter handler and one per control operation. */
-export type CairnFunction = "worker" | "deadLetterHandler" | OperationName;
+/** The calls of Lambda's DynamoDB stream event source mapping, made with the role of the function it invokes. */
+export const STREAM_EVENT_SOURCE_ACTIONS = [
+  "dynamodb:DescribeStream",
+  "dynamodb:GetRecords",
+  "dynamodb:GetShardIterator",
+  "dynamodb:ListStreams",
+] as const satisfies readonly StreamAction[];
+
+/** The functions of a CairnWorkflows: the worker, the dead-letter handler, the reaper and one per control operation. */
+export type CairnFunction = "worker" | "deadLetterHandler" | "reaper" | OperationName;
 
 const NONE = [] as const;
 
@@ -74,6 +90,7 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
     indexes: NONE,
     workQueue: [...EVENT_SOURCE_ACTIONS, "sqs:ChangeMessageVisibility", "sqs:SendMessage"],
     deadLetterQueue: NONE,
+    stream: NONE,
   },
   /**
    * `loadState` to check the message is the one holding the workflow back (Query),
@@ -86,11 +103,12 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
     indexes: NONE,
     workQueue: NONE,
     deadLetterQueue: [...EVENT_SOURCE_ACTIONS, "sqs:ChangeMessageVisibility"],
+    stream: NONE,
   },
   /**
    * `createWorkflow`: the record (PutItem; TransactWriteItems of Puts when the input is
    * stored apart), then the partition settled (src/store/stepCopies.ts: a Query of its
-   * steps, and DeleteItem of steps an interrupted fork left under this id); an id already
+   * keys, and DeleteItem of items an interrupted fork or an expired incarnation of the id left); an id already
    * taken: `getWorkflow`, and `countSteps` before re-sending the first message (Query).
    * The first message (SendMessage).
    */
@@ -99,13 +117,14 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
     indexes: NONE,
     workQueue: ["sqs:SendMessage"],
     deadLetterQueue: NONE,
+    stream: NONE,
   },
   /** `getWorkflow` and `countSteps` (Query). */
-  status: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE },
+  status: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
   /** `getWorkflow`, polled until the workflow finishes (Query). */
-  result: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE },
+  result: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
   /** `cancelWorkflow` (UpdateItem, then Query); with `wait`, `getWorkflow` and `countSteps` (Query). Sends nothing: pending messages are dropped when they surface. */
-  cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE },
+  cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
   /**
    * `loadState` (Query); `resumeWorkflow`: UpdateItem, or, when an ERROR workflow's failed
    * step (and any after it) is dropped to run again, a Query of those steps and
@@ -117,6 +136,7 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
     indexes: NONE,
     workQueue: ["sqs:SendMessage"],
     deadLetterQueue: NONE,
+    stream: NONE,
   },
   /**
    * `loadState` of the original and `getWorkflow` of the new id (Query); `createWorkflow`
@@ -130,11 +150,18 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
     indexes: NONE,
     workQueue: ["sqs:SendMessage"],
     deadLetterQueue: NONE,
+    stream: NONE,
   },
+  /**
+   * ExpiredWorkflowReaper.reap: a Query of the expired workflow's partition (keys and
+   * stamps), then a conditional DeleteItem per item of the expired incarnation. Its
+   * event source reads the table's stream (filtered on TTL deletions of records).
+   */
+  reaper: { table: ["dynamodb:Query", "dynamodb:DeleteItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: STREAM_EVENT_SOURCE_ACTIONS },
   /** `listWorkflows`: a Query of one keys-only index, then BatchGetItem of the records on the table. */
-  list: { table: ["dynamodb:BatchGetItem"], indexes: ["dynamodb:Query"], workQueue: NONE, deadLetterQueue: NONE },
+  list: { table: ["dynamodb:BatchGetItem"], indexes: ["dynamodb:Query"], workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
   /** `getWorkflow` and `listSteps` (Query). */
-  steps: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE },
+  steps: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
 };
 
 /** Whether a DynamoDB action changes items (and so needs a customer-managed key's encrypt actions). ConditionCheckItem only reads. */
@@ -144,7 +171,7 @@ export function isTableWrite(action: TableAction): boolean {
 
 /** Whether a function only reads: no table write, nothing sent. */
 export function isReadOnly(access: FunctionAccess): boolean {
-  return ![...access.table, ...access.indexes].some(isTableWrite) && access.workQueue.length === 0 && access.deadLetterQueue.length === 0;
+  return ![...access.table, ...access.indexes].some(isTableWrite) && access.workQueue.length === 0 && access.deadLetterQueue.length === 0 && access.stream.length === 0;
 }
 
 /** Using a customer-managed key of the table or queues (named actions, no `kms:GenerateDataKey*`). */

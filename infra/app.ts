@@ -38,7 +38,7 @@ export class CairnReferenceStack extends Stack {
  * Keep this list short: fix a finding rather than acknowledge it.
  */
 export function acknowledgeNagFindings(cairn: CairnWorkflows): void {
-  const functions = [cairn.worker, cairn.deadLetterHandler, ...Object.values(cairn.controlFunctions)];
+  const functions = [cairn.worker, cairn.deadLetterHandler, cairn.reaper, ...Object.values(cairn.controlFunctions)];
   for (const fn of functions) {
     // AwsSolutions-L1 wants the newest Node.js runtime (nodejs24.x). Cairn pins
     // nodejs22.x on purpose: its bundles target node22, the runtime's AWS SDK

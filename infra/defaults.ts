@@ -22,6 +22,10 @@ export const CAIRN_DEFAULTS = {
   controlMemorySize: 256,
   /** The dead-letter handler's timeout; the dead-letter queue's visibility timeout is `visibilityTimeoutFactor` times it. */
   deadLetterTimeout: Duration.seconds(30),
+  /** The reaper's timeout: a batch of expired workflows, each a Query and a DeleteItem per item (16 at once). */
+  reaperTimeout: Duration.minutes(5),
+  /** Stream records per reaper invocation (only TTL deletions of workflow records reach it). */
+  reaperBatchSize: 10,
   logRetention: RetentionDays.ONE_MONTH,
   oldestMessageAgeAlarmThreshold: Duration.minutes(15),
   workerErrorsAlarmThreshold: 1,

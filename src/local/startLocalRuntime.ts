@@ -43,6 +43,11 @@ export interface LocalRuntimeOptions {
    * @default - kept forever
    */
   retentionSeconds?: number;
+  /**
+   * Run `expireDue()` this often (what `cairn dev` may do, standing in for the TTL service).
+   * @default - never: tests call `expireDue()` themselves
+   */
+  expireEveryMs?: number;
   /** Keep DynamoDB data here (survives `restartDynamo`) instead of in memory. */
   dynamoDataDir?: string;
   /**
@@ -190,6 +195,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
     worker.start();
     deadLetters.start();
+    if (options.expireEveryMs !== undefined && options.expireEveryMs > 0) {
+      const timer = setInterval(() => {
+        reaper.expireDue().catch((err: unknown) => logger.warn("expiring finished workflows failed; trying again later", { error: err }));
+      }, options.expireEveryMs);
+      timer.unref();
+      stops.push(async () => clearInterval(timer));
+    }
     // Pollers stop first, so no invocation sees the emulators vanish.
     stops.push(async () => {
       await Promise.all([worker.stop(), deadLetters.stop()]);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DeleteItemCommand, DynamoDBClient, GetItemCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { startFauxqs } from "fauxqs";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
@@ -238,7 +238,7 @@ function withLogs(roles: string[], run: () => Promise<void>): () => Promise<void
 describe("the deployed bundles of the reference app", () => {
   it("are one file per function that needs only Node.js and the AWS SDK that the Lambda runtime provides", () => {
     const roles = Object.keys(app.functions).sort();
-    assert.deepEqual(roles, ["cancel", "deadLetterHandler", "fork", "list", "result", "resume", "start", "status", "steps", "worker"]);
+    assert.deepEqual(roles, ["cancel", "deadLetterHandler", "fork", "list", "reaper", "result", "resume", "start", "status", "steps", "worker"]);
     for (const fn of Object.values<DeployedFunction>(app.functions)) {
       const foreign = importsOf(fn.bundle).filter((m) => !m.startsWith("node:") && !builtinModules.includes(m) && !m.startsWith("@aws-sdk/"));
       assert.deepEqual(foreign, [], `${fn.role} loads modules Lambda does not provide`);
@@ -334,6 +334,42 @@ describe("the deployed bundles of the reference app", () => {
           [workflowId, "SUCCESS"],
           [forkId, "SUCCESS"],
         ]);
+      }),
+    );
+
+    it(
+      "reap the input and steps of a finished workflow once the TTL deleted its record (flaky, then the reaper)",
+      withLogs(["start", "worker", "result", "reaper"], async () => {
+        const workflowId = "reaped-1";
+        // An input over 400 bytes is an item of its own, which the reaper must delete too.
+        ok(await control("start", { workflowName: "flaky", workflowId, input: { outageMs: 0, note: "x".repeat(600) } }));
+        assert.equal(ok<Json>(await control("result", { workflowId, timeoutMs: 20_000 })).status, "SUCCESS");
+        const key = { pk: { S: `WF#${workflowId}` }, sk: { S: "#WF" } };
+        const record = (await dynamodb.send(new GetItemCommand({ TableName: TABLE, Key: key, ConsistentRead: true }))).Item!;
+        assert.equal(typeof record.expiresAt?.N, "string", "the finished record carries the TTL");
+        const partition = async () =>
+          (
+            await dynamodb.send(
+              new QueryCommand({ TableName: TABLE, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": key.pk }, ConsistentRead: true }),
+            )
+          ).Items?.map((i) => i.sk!.S) ?? [];
+        assert.deepEqual(await partition(), ["#IN", "#WF", "STEP#0000000001", "STEP#0000000002"]);
+        // DynamoDB's TTL deletes the record; the stream record of that deletion invokes the reaper.
+        await dynamodb.send(new DeleteItemCommand({ TableName: TABLE, Key: key }));
+        const response = await hosts.reaper!.invoke<Json>({
+          Records: [
+            {
+              eventID: "1",
+              eventName: "REMOVE",
+              eventSource: "aws:dynamodb",
+              awsRegion: LOCAL_REGION,
+              userIdentity: { type: "Service", principalId: "dynamodb.amazonaws.com" },
+              dynamodb: { Keys: key, OldImage: record, SequenceNumber: "1000", SizeBytes: 1000, StreamViewType: "OLD_IMAGE" },
+            },
+          ],
+        });
+        assert.deepEqual(response, { batchItemFailures: [] });
+        assert.deepEqual(await partition(), []);
       }),
     );
 

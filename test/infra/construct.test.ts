@@ -72,10 +72,12 @@ function grantsOf(b: Built, fn: { node: { defaultChild?: unknown } }): Record<st
     [id(b.cairn.deadLetterQueue)]: "deadLetterQueue",
     [logGroupId]: "own log group",
   };
+  const streamOfTable = JSON.stringify({ "Fn::GetAtt": [tableId, "StreamArn"] });
   if (b.cairn.encryptionKey) names[id(b.cairn.encryptionKey)] = "key";
   const label = (resource: Json): string => {
     const getAtt = resource?.["Fn::GetAtt"];
     if (getAtt?.[1] === "Arn" && names[getAtt[0]]) return names[getAtt[0]]!;
+    if (JSON.stringify(resource) === streamOfTable) return "stream";
     const join = resource?.["Fn::Join"]?.[1];
     if (Array.isArray(join) && join[0]?.["Fn::GetAtt"]?.[0] === tableId && join.length === 2) {
       const index = /^\/index\/([\w.-]+)$/.exec(String(join[1]));
@@ -161,6 +163,10 @@ describe("CairnWorkflows", () => {
       assert.equal(TTL_ATTRIBUTE, "expiresAt");
     });
 
+    it("streams the old image of deleted items, for the reaper", () => {
+      main.template.hasResourceProperties("AWS::DynamoDB::Table", { StreamSpecification: { StreamViewType: "OLD_IMAGE" } });
+    });
+
     it("is retained when the stack is deleted, by default", () => {
       main.template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
     });
@@ -222,16 +228,16 @@ describe("CairnWorkflows", () => {
   });
 
   describe("functions", () => {
-    it("builds ten functions on nodejs22.x / arm64, each with its own log group and role", () => {
+    it("builds eleven functions on nodejs22.x / arm64, each with its own log group and role", () => {
       const fns = Object.values<Json>(main.template.findResources("AWS::Lambda::Function"));
-      assert.equal(fns.length, 10);
+      assert.equal(fns.length, 11);
       for (const fn of fns) {
         assert.equal(fn.Properties.Runtime, "nodejs22.x");
         assert.deepEqual(fn.Properties.Architectures, ["arm64"]);
         assert.ok(fn.Properties.LoggingConfig.LogGroup.Ref, "own log group");
         assert.equal(fn.Properties.Environment.Variables[ENV.tableName].Ref, main.stack.getLogicalId(main.cairn.table.node.defaultChild as never));
       }
-      main.template.resourceCountIs("AWS::Logs::LogGroup", 10);
+      main.template.resourceCountIs("AWS::Logs::LogGroup", 11);
       main.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 30 });
       for (const role of Object.values<Json>(main.template.findResources("AWS::IAM::Role"))) {
         assert.equal(role.Properties.ManagedPolicyArns, undefined, "no managed policies");
@@ -241,7 +247,7 @@ describe("CairnWorkflows", () => {
     it("bundles every function with the local esbuild into one ESM file", () => {
       const assets = JSON.parse(readFileSync(path.join(main.outdir, "TestStack.assets.json"), "utf8"));
       const dirs = Object.values<Json>(assets.files).map((f) => f.source.path).filter((p: string) => p.startsWith("asset."));
-      assert.equal(dirs.length, 10);
+      assert.equal(dirs.length, 11);
       for (const dir of dirs) assert.ok(existsSync(path.join(main.outdir, dir, "index.mjs")), `${dir}/index.mjs`);
       const workerKey: string = main.json.Resources[logicalId(main.stack, main.cairn.worker)].Properties.Code.S3Key;
       const worker = readFileSync(path.join(main.outdir, `asset.${workerKey.replace(/\.zip$/, "")}`, "index.mjs"), "utf8");
@@ -309,12 +315,50 @@ describe("CairnWorkflows", () => {
         FunctionName: { Ref: logicalId(main.stack, main.cairn.deadLetterHandler) },
         FunctionResponseTypes: ["ReportBatchItemFailures"],
       });
-      main.template.resourceCountIs("AWS::Lambda::EventSourceMapping", 2);
+      main.template.resourceCountIs("AWS::Lambda::EventSourceMapping", 3);
       // The ids SqsEventSource gave them: an upgrade updates the mappings in place rather than replacing them.
-      const ids = Object.keys(main.template.findResources("AWS::Lambda::EventSourceMapping")).sort();
+      const ids = Object.keys(main.template.findResources("AWS::Lambda::EventSourceMapping"))
+        .filter((id) => id.includes("SqsEventSource"))
+        .sort();
       assert.equal(ids.length, 2);
       assert.match(ids[0]!, /^CairnDeadLetterHandlerSqsEventSourceTestStackCairnDeadLetterQueue[0-9A-F]{16}$/);
       assert.match(ids[1]!, /^CairnWorkerSqsEventSourceTestStackCairnWorkQueue[0-9A-F]{16}$/);
+    });
+
+    it("tells the dead-letter handler the work queue's maxReceiveCount", () => {
+      for (const [b, count] of [
+        [main, CAIRN_DEFAULTS.maxReceiveCount],
+        [variant, 8],
+      ] as const) {
+        const env = b.json.Resources[logicalId(b.stack, b.cairn.deadLetterHandler)].Properties.Environment.Variables;
+        assert.equal(env[ENV.maxReceiveCount], String(count));
+      }
+    });
+
+    it("feeds the reaper the table's stream, filtered on TTL deletions of workflow records, with partial batch responses", () => {
+      const tableId = main.stack.getLogicalId(main.cairn.table.node.defaultChild as never);
+      const mappings = Object.values<Json>(main.template.findResources("AWS::Lambda::EventSourceMapping")).filter(
+        (m) => m.Properties.FunctionName.Ref === logicalId(main.stack, main.cairn.reaper),
+      );
+      assert.equal(mappings.length, 1);
+      const props = mappings[0].Properties;
+      assert.deepEqual(props.EventSourceArn, { "Fn::GetAtt": [tableId, "StreamArn"] });
+      assert.deepEqual(props.FunctionResponseTypes, ["ReportBatchItemFailures"]);
+      assert.equal(props.StartingPosition, "TRIM_HORIZON");
+      assert.equal(props.BisectBatchOnFunctionError, true);
+      assert.deepEqual(
+        props.FilterCriteria.Filters.map((f: Json) => JSON.parse(f.Pattern)),
+        [
+          {
+            eventName: ["REMOVE"],
+            userIdentity: { type: ["Service"], principalId: ["dynamodb.amazonaws.com"] },
+            dynamodb: { Keys: { sk: { S: ["#WF"] } } },
+          },
+        ],
+      );
+      // It needs the table's name only.
+      const env = main.json.Resources[logicalId(main.stack, main.cairn.reaper)].Properties.Environment.Variables;
+      assert.deepEqual(Object.keys(env).sort(), [ENV.tableName, "NODE_OPTIONS"]);
     });
 
     it("tells the start function the workflow names it may start, when given", () => {
@@ -373,10 +417,14 @@ describe("CairnWorkflows", () => {
         cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"] },
         resume: { table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:UpdateItem"], workQueue: ["sqs:SendMessage"] },
         fork: { table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"], workQueue: ["sqs:SendMessage"] },
+        reaper: {
+          table: ["dynamodb:DeleteItem", "dynamodb:Query"],
+          stream: ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
+        },
         list: { table: ["dynamodb:BatchGetItem"], ...Object.fromEntries(indexes.map((i) => [`index ${i}`, ["dynamodb:Query"]])) },
         steps: { table: ["dynamodb:Query"] },
       };
-      const functions = { worker: main.cairn.worker, deadLetterHandler: main.cairn.deadLetterHandler, ...main.cairn.controlFunctions };
+      const functions = { worker: main.cairn.worker, deadLetterHandler: main.cairn.deadLetterHandler, reaper: main.cairn.reaper, ...main.cairn.controlFunctions };
       assert.deepEqual(Object.keys(functions).sort(), Object.keys(expected).sort());
       for (const [name, fn] of Object.entries(functions)) {
         const logs = { "own log group": ["logs:CreateLogStream", "logs:PutLogEvents"] };
@@ -398,6 +446,8 @@ describe("CairnWorkflows", () => {
       assert.deepEqual(keyOf(c.worker), encrypt);
       // It consumes the key-encrypted dead-letter queue and updates the table.
       assert.deepEqual(keyOf(c.deadLetterHandler), encrypt);
+      // It reads the stream and deletes items.
+      assert.deepEqual(keyOf(c.reaper), encrypt);
       // The table and queue grants are the same as with AWS-managed keys.
       const { key: _k, ...status } = grantsOf(variant, c.controlFunctions.status);
       const { key: _m, ...mainStatus } = grantsOf(main, main.cairn.controlFunctions.status);
@@ -462,8 +512,8 @@ describe("CairnWorkflows", () => {
   });
 
   describe("outputs", () => {
-    it("names the table, queues, worker and each control function", () => {
-      const expected = ["TableName", "QueueUrl", "DeadLetterQueueUrl", "WorkerFunctionName", ...OPERATIONS.map((op) => `${pascal(op)}FunctionName`)];
+    it("names the table, queues, worker, reaper and each control function", () => {
+      const expected = ["TableName", "QueueUrl", "DeadLetterQueueUrl", "WorkerFunctionName", "ReaperFunctionName", ...OPERATIONS.map((op) => `${pascal(op)}FunctionName`)];
       assert.deepEqual(Object.keys(main.json.Outputs).sort(), [...expected].sort());
       assert.deepEqual(main.json.Outputs.StartFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.start) });
       assert.deepEqual(Object.keys(variant.json.Outputs).sort(), expected.map((n) => `Orders${n}`).sort());

@@ -49,10 +49,10 @@ describe("the reference stack under cdk-nag's AwsSolutions checks", () => {
     assert.equal(report.success, true);
   });
 
-  it("acknowledges only AwsSolutions-L1 (the pinned nodejs22.x runtime), on the ten functions, each with a reason", () => {
+  it("acknowledges only AwsSolutions-L1 (the pinned nodejs22.x runtime), on the eleven functions, each with a reason", () => {
     const acks = acknowledgments(stack);
     assert.deepEqual([...new Set(acks.map((a) => a.id))], ["AwsSolutions-L1"]);
-    const functions = [stack.cairn.worker, stack.cairn.deadLetterHandler, ...Object.values(stack.cairn.controlFunctions)];
+    const functions = [stack.cairn.worker, stack.cairn.deadLetterHandler, stack.cairn.reaper, ...Object.values(stack.cairn.controlFunctions)];
     assert.deepEqual(acks.map((a) => a.path).sort(), functions.map((f) => f.node.path).sort());
     for (const a of acks) assert.match(a.reason, /nodejs22\.x.{20,}/, `${a.path} gives a reason`);
   });
