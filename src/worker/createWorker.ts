@@ -61,8 +61,8 @@ export function createWorker(options: WorkerOptions): WorkerHandler {
   const log = options.logger ?? defaultLogger;
   const handle = async (event: SQSEvent, context: Context): Promise<PromiseSettledResult<ProcessOutcome>[]> => {
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_BUFFER_MS;
-    // One outbox per invocation: records that send in the same moment share a batch.
-    const queue = new Outbox(deps.queue);
+    // One outbox per invocation: the records' sends share batches without waiting on a slow record.
+    const queue = new Outbox(deps.queue, event.Records.length);
     return Promise.allSettled(
       event.Records.map(async (record) => {
         try {
@@ -73,6 +73,8 @@ export function createWorker(options: WorkerOptions): WorkerHandler {
         } catch (err) {
           await noteFailure(deps, record.body, err, log);
           throw err;
+        } finally {
+          queue.recordDone();
         }
       }),
     );
