@@ -26,6 +26,7 @@ import {
   type Item,
 } from "./records.js";
 import { decodePageToken, encodePageToken, isAfterStep, isRecord, queryFingerprint } from "./pageToken.js";
+import { everyItem } from "./queries.js";
 import type { ListWorkflowsQuery, Page } from "./WorkflowStore.js";
 
 const MAX_BATCH_GET = 100;
@@ -96,9 +97,8 @@ export class DynamoWorkflowReads {
     let workflowItem: Item | undefined;
     let inputItem: Item | undefined;
     const stepItems: Item[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
+    const partition = everyItem((start) =>
+      this.doc.send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: "pk = :pk",
@@ -106,14 +106,13 @@ export class DynamoWorkflowReads {
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
-      );
-      for (const item of out.Items ?? []) {
-        if (isStepItem(item)) stepItems.push(item);
-        else if (isInputItem(item)) inputItem = item;
-        else workflowItem = item;
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+      ),
+    );
+    for await (const item of partition) {
+      if (isStepItem(item)) stepItems.push(item);
+      else if (isInputItem(item)) inputItem = item;
+      else workflowItem = item;
+    }
     if (!workflowItem) return undefined;
     this.noteIncarnation(workflowId, workflowItem);
     // Steps an expired incarnation of this id left behind are not this workflow's.
@@ -128,22 +127,20 @@ export class DynamoWorkflowReads {
     // plus the record.
     let count = 0;
     let record: Item | undefined;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
+    const keys = everyItem((start) =>
+      this.doc.send(
         new QueryCommand({
           ...this.recordAndStepsQuery(workflowId),
           ProjectionExpression: "sk, #inc",
           ExpressionAttributeNames: { "#inc": INCARNATION },
           ExclusiveStartKey: start,
         }),
-      );
-      for (const item of out.Items ?? []) {
-        if (isWorkflowItem(item)) record = item;
-        else if (record && belongsTo(item, record)) count++;
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+      ),
+    );
+    for await (const item of keys) {
+      if (isWorkflowItem(item)) record = item;
+      else if (record && belongsTo(item, record)) count++;
+    }
     return count;
   }
 

@@ -24,6 +24,7 @@ import {
   type Item,
 } from "./records.js";
 import { DynamoWorkflowReads } from "./DynamoWorkflowReads.js";
+import { statusList } from "./queries.js";
 import { chunkItems, FORK_TOKEN, StepCopies } from "./stepCopies.js";
 import type { Completion, EagerClaimArgs, RecordResult, RecordStepArgs, ReleaseClaimArgs, WorkflowStore } from "./WorkflowStore.js";
 
@@ -56,13 +57,6 @@ const cancellationCodes = (err: unknown): string[] | undefined =>
 
 /** The step number of a step item's key. */
 const stepOf = (key: Item): number => Number(String(key.sk).slice(STEP_SK_PREFIX.length));
-
-/** A values map for `status IN (...)` conditions. */
-function statusList(prefix: string, statuses: readonly string[]): { names: string; values: Record<string, string> } {
-  const values: Record<string, string> = {};
-  statuses.forEach((s, i) => (values[`:${prefix}${i}`] = s));
-  return { names: Object.keys(values).join(", "), values };
-}
 
 /** The WorkflowStore on one DynamoDB table: the conditional writes here, the reads in DynamoWorkflowReads. */
 export class DynamoWorkflowStore extends DynamoWorkflowReads implements WorkflowStore {

@@ -3,6 +3,7 @@ import { DeleteCommand, DynamoDBDocumentClient, QueryCommand, ScanCommand } from
 import { awsClientSettings } from "../awsEnv.js";
 import { ENV, requireEnv } from "../config.js";
 import { FINISHED_STATUSES } from "../constants.js";
+import { everyItem, statusList } from "./queries.js";
 import { EXPIRES_AT, INCARNATION, incarnationOf, WORKFLOW_RECORD_SK, workflowKey, type Item } from "./records.js";
 
 /**
@@ -65,10 +66,8 @@ export class ExpiredWorkflowReaper {
    */
   async reap(expired: ExpiredRecord): Promise<number> {
     const pk = workflowKey(expired.workflowId).pk;
-    let deleted = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
+    const keys = everyItem((start) =>
+      this.doc.send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: "pk = :pk",
@@ -77,14 +76,15 @@ export class ExpiredWorkflowReaper {
           ExpressionAttributeNames: { "#inc": INCARNATION },
           ExclusiveStartKey: start,
         }),
-      );
-      const doomed = (out.Items ?? []).filter((item) => item.sk !== WORKFLOW_RECORD_SK && incarnationOf(item) === expired.incarnation);
-      for (let i = 0; i < doomed.length; i += PARALLEL_DELETES) {
-        const results = await Promise.all(doomed.slice(i, i + PARALLEL_DELETES).map((item) => this.deleteOfIncarnation(item, expired.incarnation)));
-        deleted += results.filter(Boolean).length;
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+      ),
+    );
+    const doomed: Item[] = [];
+    for await (const item of keys) if (item.sk !== WORKFLOW_RECORD_SK && incarnationOf(item) === expired.incarnation) doomed.push(item);
+    let deleted = 0;
+    for (let i = 0; i < doomed.length; i += PARALLEL_DELETES) {
+      const results = await Promise.all(doomed.slice(i, i + PARALLEL_DELETES).map((item) => this.deleteOfIncarnation(item, expired.incarnation)));
+      deleted += results.filter(Boolean).length;
+    }
     return deleted;
   }
 
@@ -98,9 +98,8 @@ export class ExpiredWorkflowReaper {
   async expireDue(now: number = Date.now()): Promise<string[]> {
     const nowSeconds = Math.floor(now / 1000);
     const expired: ExpiredRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
+    const due = everyItem((start) =>
+      this.doc.send(
         new ScanCommand({
           TableName: this.tableName,
           FilterExpression: "sk = :wf AND #exp <= :now",
@@ -110,27 +109,26 @@ export class ExpiredWorkflowReaper {
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
-      );
-      for (const key of out.Items ?? []) {
-        const old = await this.deleteIfExpired(key, nowSeconds);
-        if (old) expired.push({ workflowId: String(old.pk).slice("WF#".length), incarnation: incarnationOf(old) });
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+      ),
+    );
+    for await (const key of due) {
+      const old = await this.deleteIfExpired(key, nowSeconds);
+      if (old) expired.push({ workflowId: String(old.pk).slice("WF#".length), incarnation: incarnationOf(old) });
+    }
     for (const record of expired) await this.reap(record);
     return expired.map((r) => r.workflowId);
   }
 
   private async deleteIfExpired(key: Item, nowSeconds: number): Promise<Item | undefined> {
-    const finished = FINISHED_STATUSES.map((_, i) => `:f${i}`);
+    const finished = statusList("f", FINISHED_STATUSES);
     try {
       const out = await this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: { pk: key.pk, sk: key.sk },
-          ConditionExpression: `#exp <= :now AND #status IN (${finished.join(", ")})`,
+          ConditionExpression: `#exp <= :now AND #status IN (${finished.names})`,
           ExpressionAttributeNames: { "#exp": EXPIRES_AT, "#status": "status" },
-          ExpressionAttributeValues: { ":now": nowSeconds, ...Object.fromEntries(FINISHED_STATUSES.map((s, i) => [`:f${i}`, s])) },
+          ExpressionAttributeValues: { ":now": nowSeconds, ...finished.values },
           ReturnValues: "ALL_OLD",
         }),
       );

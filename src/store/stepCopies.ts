@@ -1,5 +1,6 @@
 import { DeleteCommand, PutCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { INCARNATION, incarnationOf, INPUT_RECORD_SK, isInputItem, isStepItem, STEP_SK_PREFIX, stepKey, workflowKey, type Item } from "./records.js";
+import { everyItem } from "./queries.js";
 
 /**
  * Writing a fork's copied steps in chunks that fit DynamoDB's transaction
@@ -148,10 +149,9 @@ export class StepCopies {
   }
 
   /** The keys and stamps of a partition's items from sort key `from` to the last step, in order, read consistently. */
-  private async *keys(workflowId: string, from: string): AsyncGenerator<Item> {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
+  private keys(workflowId: string, from: string): AsyncGenerator<Item> {
+    return everyItem((start) =>
+      this.doc.send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
@@ -166,10 +166,8 @@ export class StepCopies {
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
-      );
-      yield* out.Items ?? [];
-      start = out.LastEvaluatedKey;
-    } while (start);
+      ),
+    );
   }
 
   /**
