@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { measureLatency, measureThroughput, runOne, startBenchRuntime, type LatencyResult } from "./cairn.js";
+import { measureComposition, renderComposition, type CompositionResult } from "./composition.js";
 import { costModel, modelledAwsLatency } from "./cost/model.js";
 import { Floor } from "./floor.js";
 import { formatHeadOfLine, measureHeadOfLine, type HeadOfLineResult } from "./headOfLine.js";
@@ -94,6 +95,9 @@ async function main(): Promise<void> {
     }
   }
 
+  log("composition: child workflows and messages...");
+  const composition = await measureComposition(quick ? 10 : 20);
+
   log("DBOS on PostgreSQL...");
   let dbos: DbosResult | { unavailable: string };
   const pg = await startPostgres();
@@ -137,6 +141,7 @@ async function main(): Promise<void> {
     stepFunctionsStandardPerMillion: round(cost!.stepFunctionsStandardPerMillion, 3),
     stepFunctionsExpressPerMillion: round(cost!.stepFunctionsExpressPerMillion, 3),
     cost,
+    composition,
     modelledAwsLatency: aws,
   };
   print(results);
@@ -218,6 +223,8 @@ function print(r: Record<string, any>): void {
     ]),
   );
   out.push(`cairn / step functions standard: ${round(c.ratioToStepFunctionsStandard, 3)} (step functions figures exclude the Lambda each task state invokes)`);
+  out.push("");
+  out.push(...renderComposition(r.composition as CompositionResult));
   out.push("");
   const a = r.modelledAwsLatency as ReturnType<typeof modelledAwsLatency>;
   out.push(`Modelled per-step latency on AWS: cairn ~${a.cairnPerStepMs} ms (${a.formula.cairn}); step functions standard ~${a.stepFunctionsStandardPerStepMs} ms (${a.formula.stepFunctionsStandard})`);

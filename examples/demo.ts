@@ -1,11 +1,12 @@
 // `npm run demo`: the embedded stack (DynamoDB Local + an SQS emulator), one order
 // workflow run to the end, one cancelled mid-way and resumed, and one forked from
-// step 3 of the first: each printed as the table of its steps.
+// step 3 of the first: each printed as the table of its steps. Then a batch with
+// one child workflow per order, cancelled and resumed as a tree, and approved by a message.
 import { renderList, renderSteps, renderStatus } from "../src/cli/render.js";
 import { statusToJson, stepToJson } from "../src/control/operations.js";
 import type { WorkflowClient } from "../src/index.js";
 import { startLocalRuntime } from "../src/local/index.js";
-import { bodyRuns, orderFulfilment } from "./orders.js";
+import { bodyRuns, orderBatch, orderFulfilment } from "./orders.js";
 
 const say = (text: string) => console.log(`\n== ${text}`);
 
@@ -20,7 +21,7 @@ function showBodyRuns(workflowId: string): void {
 
 async function main(): Promise<void> {
   say("Starting the embedded stack (DynamoDB Local + SQS emulator)...");
-  const rt = await startLocalRuntime({ workflows: [orderFulfilment] });
+  const rt = await startLocalRuntime({ workflows: [orderFulfilment, orderBatch] });
   const { client } = rt;
   try {
     console.log(`table ${rt.tableName} on ${rt.endpoints.dynamodb}, queue ${rt.queueUrl}`);
@@ -53,7 +54,27 @@ async function main(): Promise<void> {
     showBodyRuns("order-A-fork");
     console.log(renderStatus(statusToJson(await client.getWorkflowStatus("order-A-fork"))));
 
-    say("5. All workflows");
+    say("5. batch-1 starts one child workflow per order, and is cancelled while they run: the cancel takes the tree");
+    await client.startWorkflow(orderBatch, [{ orderId: "C", amount: 5 }, { orderId: "D", amount: 9 }], { workflowId: "batch-1" });
+    while (!(await client.getWorkflowStatus("batch-1-D").catch(() => undefined))?.runningStep) await new Promise((r) => setTimeout(r, 20));
+    const tree = await client.cancelWorkflow("batch-1", { wait: true });
+    console.log(`cancelWorkflow(batch-1, { wait: true }) returned: ${tree.status}, idle: ${tree.idle}, descendants cancelled: ${tree.cancelledDescendants?.join(", ")}`);
+    const showTree = async () => {
+      const members = [await client.getWorkflowStatus("batch-1"), ...(await client.listWorkflows({ parentWorkflowId: "batch-1" })).workflows];
+      console.log(renderList({ workflows: members.map(statusToJson) }));
+    };
+    await showTree();
+
+    say("6. batch-1 is resumed (its children with it), and approved by a message sent twice with one idempotency key");
+    await client.resumeWorkflow("batch-1");
+    console.log(`stage: ${String(await client.getEvent("batch-1", "stage", { timeoutMs: 30_000 }))}`);
+    for (let i = 0; i < 2; i++) await client.send("batch-1", { by: "alice" }, { topic: "approval", idempotencyKey: "approve-batch-1" });
+    console.log("result:", JSON.stringify(await client.retrieveWorkflow("batch-1").getResult({ timeoutMs: 60_000 })));
+    console.log(`stage: ${String(await client.getEvent("batch-1", "stage", { timeoutMs: 0 }))}`);
+    await showTree();
+    showBodyRuns("batch-1-C");
+
+    say("7. All workflows");
     console.log(renderList({ workflows: (await client.listWorkflows()).workflows.map(statusToJson) }));
   } finally {
     await rt.stop();

@@ -51,3 +51,19 @@ export const orderFulfilment = defineWorkflow("order-fulfilment", async (ctx, or
 function bodyRunsOf(workflowId: string, step: string): number | undefined {
   return bodyRuns.get(`${workflowId}/${step}`);
 }
+
+/**
+ * A batch of orders: one child workflow per order, then a human approval that
+ * arrives as a message (`cairn send` or client.send), then the children's results.
+ * Cancelling the batch cancels its children; resuming it brings them back.
+ */
+export const orderBatch = defineWorkflow("order-batch", async (ctx, orders: { orderId: string; amount: number }[]) => {
+  const children = [];
+  for (const order of orders) children.push(await ctx.startWorkflow(orderFulfilment, order, { workflowId: `${ctx.workflowId}-${order.orderId}` }));
+  await ctx.setEvent("stage", "awaiting approval");
+  const approval = await ctx.recv<{ by: string }>({ topic: "approval" });
+  await ctx.setEvent("stage", `approved by ${approval?.by}`);
+  const shipped: string[] = [];
+  for (const child of children) shipped.push((await child.getResult()).shipment.trackingNumber);
+  return { approvedBy: approval?.by, shipped };
+});

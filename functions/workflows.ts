@@ -68,4 +68,46 @@ export const greetWorkflow = defineWorkflow<{ name: string }, string>("greet", a
   ctx.step("greet", () => `Hello, ${input.name}!`),
 );
 
-export const workflows: WorkflowDefinition<any, any>[] = [orderWorkflow, flakyWorkflow, greetWorkflow];
+export interface OrderBatchInput {
+  orders: OrderInput[];
+}
+
+/**
+ * Runs each order as a child workflow and sums what they charged. `cairn list
+ * --parent <id>` lists the children; cancelling the batch cancels them, resuming
+ * it resumes them; a child that fails or is cancelled fails the batch.
+ */
+export const orderBatchWorkflow = defineWorkflow<OrderBatchInput, { orders: number; amount: number }>("orderBatch", async (ctx, input) => {
+  const children = [];
+  for (const order of input.orders) children.push(await ctx.startWorkflow(orderWorkflow, order));
+  let amount = 0;
+  // Durable waits: no Lambda waits for a child.
+  for (const child of children) amount += (await child.getResult()).amount;
+  return { orders: children.length, amount };
+});
+
+export interface ApprovalInput {
+  /** How long to wait for the decision, in ms. @default one day */
+  timeoutMs?: number;
+}
+
+export interface ApprovalOutput {
+  state: "approved" | "rejected" | "timed out";
+  decidedBy?: string;
+}
+
+/**
+ * Waits durably (no Lambda waits) for a decision sent from outside, on topic
+ * "decision": `client.send(id, { approved: true, by: "ada" }, { topic: "decision" })`
+ * or `cairn send`. It tells where it is in the event "state":
+ * `client.getEvent(id, "state")` or `cairn event <id> state`.
+ */
+export const approvalWorkflow = defineWorkflow<ApprovalInput | undefined, ApprovalOutput>("approval", async (ctx, input) => {
+  await ctx.setEvent("state", "waiting");
+  const decision = await ctx.recv<{ approved?: boolean; by?: string }>({ topic: "decision", timeoutMs: input?.timeoutMs ?? 86_400_000 });
+  const state = decision === undefined ? "timed out" : decision.approved === true ? "approved" : "rejected";
+  await ctx.setEvent("state", state);
+  return { state, ...(typeof decision?.by === "string" ? { decidedBy: decision.by } : {}) };
+});
+
+export const workflows: WorkflowDefinition<any, any>[] = [orderWorkflow, flakyWorkflow, greetWorkflow, orderBatchWorkflow, approvalWorkflow];

@@ -141,12 +141,12 @@ export class CairnWorkflows extends Construct {
     this.createOutputs();
   }
 
-  /** Let `grantee` invoke the read-only control functions (status, result, list, steps). */
+  /** Let `grantee` invoke the read-only control functions (status, result, list, steps, event). */
   grantRead(grantee: iam.IGrantable): iam.Grant {
     return this.grantInvoke(grantee, READ_OPERATIONS);
   }
 
-  /** Let `grantee` invoke every control function: read, and also start, cancel, resume and fork. */
+  /** Let `grantee` invoke every control function: read, and also start, cancel, resume, fork and send. */
   grantOperate(grantee: iam.IGrantable): iam.Grant {
     return this.grantInvoke(grantee, OPERATIONS);
   }

@@ -80,13 +80,19 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
   /**
    * processMessage: `loadState` (Query); `claimStep`, `claimStepEagerly`, `releaseClaim`,
    * `completeWorkflow`, `recordFailure` (UpdateItem); `putStepIfAbsent` (PutItem) and
-   * `recordStep` (PutItem, or TransactWriteItems of Put + Update). Sends continuations,
-   * sleeps and retries (SendMessage / SendMessageBatch), extends a long step's
-   * visibility and backs off the records it fails (ChangeMessageVisibility / -Batch);
-   * its event source consumes the work queue.
+   * `recordStep` (PutItem, or TransactWriteItems of Put + Update, with the step's
+   * effects: a Delete of the message it received, a ConditionCheck of the receiver +
+   * Put of a message it sent, a Put of an event it set, a Delete of a waiter it no
+   * longer is). Child workflows: `createChildWorkflow` (as start, with the parent's
+   * registry item and a check of the parent), `childrenOf` (Query). Messages and
+   * events: `oldestMessage`, `waitersOf` (Query), `getEvent` (GetItem), `putWaiter`
+   * (PutItem, then GetItem of the registration in force). Sends continuations,
+   * sleeps, retries and wake-ups (SendMessage / SendMessageBatch), extends a long
+   * step's visibility and backs off the records it fails (ChangeMessageVisibility /
+   * -Batch); its event source consumes the work queue.
    */
   worker: {
-    table: ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+    table: ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
     indexes: NONE,
     workQueue: [...EVENT_SOURCE_ACTIONS, "sqs:ChangeMessageVisibility", "sqs:SendMessage"],
     deadLetterQueue: NONE,
@@ -94,14 +100,15 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
   },
   /**
    * `loadState` to check the message is the one holding the workflow back (Query),
-   * `markRecoveryExceeded` (UpdateItem); its event source consumes the dead-letter
-   * queue, and a record it fails is backed off (ChangeMessageVisibilityBatch, see
-   * src/worker/failureBackoff.ts).
+   * `markRecoveryExceeded` (UpdateItem); a child workflow it marked wakes the parent
+   * waiting for its end (`waitersOf`: Query; SendMessage on the work queue). Its event
+   * source consumes the dead-letter queue, and a record it fails is backed off
+   * (ChangeMessageVisibilityBatch, see src/worker/failureBackoff.ts).
    */
   deadLetterHandler: {
     table: ["dynamodb:Query", "dynamodb:UpdateItem"],
     indexes: NONE,
-    workQueue: NONE,
+    workQueue: ["sqs:SendMessage"],
     deadLetterQueue: [...EVENT_SOURCE_ACTIONS, "sqs:ChangeMessageVisibility"],
     stream: NONE,
   },
@@ -123,13 +130,19 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
   status: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
   /** `getWorkflow`, polled until the workflow finishes (Query). */
   result: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
-  /** `cancelWorkflow` (UpdateItem, then Query); with `wait`, `getWorkflow` and `countSteps` (Query). Sends nothing: pending messages are dropped when they surface. */
-  cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
+  /**
+   * `cancelWorkflow` (UpdateItem, then Query), and so for each descendant, found with
+   * `childrenOf` (Query); with `wait`, `getWorkflow` and `countSteps` (Query). A child
+   * workflow it cancelled wakes the parent waiting for its end (`waitersOf`: Query;
+   * SendMessage); the workflow's own pending messages are dropped when they surface.
+   */
+  cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"], indexes: NONE, workQueue: ["sqs:SendMessage"], deadLetterQueue: NONE, stream: NONE },
   /**
    * `loadState` (Query); `resumeWorkflow`: UpdateItem, or, when an ERROR workflow's failed
    * step (and any after it) is dropped to run again, a Query of those steps and
    * TransactWriteItems of Update + Deletes, or of a ConditionCheck of the workflow +
    * Deletes for the steps past the first transaction. The message that restarts it (SendMessage).
+   * The same for each child its cancel cancelled, found with `childrenOf` (Query).
    */
   resume: {
     table: ["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
@@ -158,10 +171,28 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
    * event source reads the table's stream (filtered on TTL deletions of records).
    */
   reaper: { table: ["dynamodb:Query", "dynamodb:DeleteItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: STREAM_EVENT_SOURCE_ACTIONS },
-  /** `listWorkflows`: a Query of one keys-only index, then BatchGetItem of the records on the table. */
-  list: { table: ["dynamodb:BatchGetItem"], indexes: ["dynamodb:Query"], workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
+  /**
+   * `listWorkflows`: a Query of one keys-only index, then BatchGetItem of the records on the table;
+   * with `parentWorkflowId`, a Query of the parent's child registry on the table instead of an index.
+   */
+  list: { table: ["dynamodb:BatchGetItem", "dynamodb:Query"], indexes: ["dynamodb:Query"], workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
   /** `getWorkflow` and `listSteps` (Query). */
   steps: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
+  /**
+   * `send`: the receiver's record (Query); `deliverMessage`: TransactWriteItems of a
+   * ConditionCheck of the receiver's record (it exists), a Put of the idempotency
+   * key (when given) and a Put of the message; `waitersOf` (Query) and the message
+   * that wakes a receiver blocked on it (SendMessage).
+   */
+  send: {
+    table: ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"],
+    indexes: NONE,
+    workQueue: ["sqs:SendMessage"],
+    deadLetterQueue: NONE,
+    stream: NONE,
+  },
+  /** `getWorkflow` (Query) and `getEvent` (GetItem), polled until the event is set. */
+  event: { table: ["dynamodb:Query", "dynamodb:GetItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
 };
 
 /** Whether a DynamoDB action changes items (and so needs a customer-managed key's encrypt actions). ConditionCheckItem only reads. */

@@ -51,7 +51,10 @@ export const MAX_VALUE_BYTES = 350 * 1024;
 
 /** Time the worker keeps back before Lambda's deadline so a step's outcome can still be recorded (a claim's lease ends there). */
 export const DEADLINE_BUFFER_MS = 2_000;
-/** Time a control function keeps back to answer a wait (result, cancel with wait) that ran out: one read, no writes. */
+/** Time a control function keeps back to answer a wait (result, cancel with wait, event) that ran out: one read, no writes. */
 export const CONTROL_DEADLINE_BUFFER_MS = 1_000;
+
+/** How long client.getEvent (and the event control operation, and `cairn event`) waits for an event to be set, by default. */
+export const GET_EVENT_TIMEOUT_MS = 60_000;
 
 export const DEFAULT_RETRY = { maxAttempts: 1, intervalMs: 1_000, backoffRate: 2 } as const;

@@ -1,5 +1,5 @@
 export { defineWorkflow, WorkflowRegistry, type WorkflowDefinition, type WorkflowOptions, type StepOptions, type RetryPolicy } from "./workflow.js";
-export { WorkflowContext } from "./engine/WorkflowContext.js";
+export { WorkflowContext, type ChildWorkflowHandle, type StartChildOptions } from "./engine/WorkflowContext.js";
 export {
   WorkflowClient,
   type WorkflowHandle,
@@ -10,6 +10,8 @@ export {
   type GetResultOptions,
   type ListWorkflowsInput,
   type ListWorkflowsOutput,
+  type SendOptions,
+  type GetEventOptions,
 } from "./client/WorkflowClient.js";
 export type { WorkflowStatusInfo, StepInfo } from "./client/status.js";
 export { createWorker, type WorkerOptions, type WorkerHandler } from "./worker/createWorker.js";

@@ -24,6 +24,8 @@ export const LIMITS = {
    * control inputs).
    */
   valueDepth: MAX_VALUE_DEPTH,
+  /** A message topic, an event key, an idempotency key of client.send: 1-256 characters. */
+  keyChars: 256,
   /** A listing's `nextToken`, as returned (longer is not one Cairn made). */
   nextTokenChars: 2_048,
   /** A listing's `limit`: workflows per page. */
@@ -97,6 +99,12 @@ export function checkApplicationVersion(version: unknown, what = "applicationVer
   if (version.length < 1 || version.length > LIMITS.applicationVersionChars) {
     throw invalid(what, `${what} must have 1-${LIMITS.applicationVersionChars} characters, got ${version.length}`);
   }
+}
+
+/** A message topic, an event key or an idempotency key: a string of 1-`LIMITS.keyChars` characters. */
+export function checkKey(value: unknown, what: string): asserts value is string {
+  if (typeof value !== "string") throw invalid(what, `${what} must be a string, got ${describeType(value)}`);
+  if (value.length < 1 || value.length > LIMITS.keyChars) throw invalid(what, `${what} must have 1-${LIMITS.keyChars} characters, got ${value.length}`);
 }
 
 /** `timeoutMs` of a wait: a finite number >= 0 (undefined: no limit). */

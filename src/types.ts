@@ -33,6 +33,14 @@ export interface WorkflowRecord {
   updatedAt: number;
   applicationVersion?: string;
   forkedFrom?: { workflowId: string; startStep: number };
+  /** The workflow that started this one as its child (ctx.startWorkflow, ctx.invoke). */
+  parentWorkflowId?: string;
+  /**
+   * Set when a cancel of an ancestor cancelled this workflow: the id of the parent
+   * whose cancel reached it. A resume of that parent resumes this workflow too;
+   * a workflow cancelled on its own is left cancelled.
+   */
+  cancelledWith?: string;
   cancelRequested: boolean;
   /** Bumped by resume: messages of an older generation run nothing. */
   generation: number;
@@ -50,7 +58,13 @@ export interface WorkflowRecord {
   expiresAt?: number;
 }
 
-export type StepKind = "step" | "sleep";
+/**
+ * The durable operations a workflow performs, each recorded at its functionId:
+ * steps and sleeps; child workflows (start, the wait for a child's result, and
+ * invoke, which is both); messages (send, recv) and events (setEvent, getEvent).
+ */
+export const STEP_KINDS = ["step", "sleep", "start", "getResult", "invoke", "send", "recv", "setEvent", "getEvent"] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
 
 export interface StepRecord {
   workflowId: string;
@@ -67,6 +81,57 @@ export interface StepRecord {
   wakeAt?: number;
   /** Set on steps a fork copied from its original instead of running. */
   copiedFrom?: string;
+  /** For start, invoke and getResult: the child workflow's id. */
+  childWorkflowId?: string;
+  /** For send: the receiving workflow; for getEvent: the workflow whose event it read. */
+  targetWorkflowId?: string;
+  /** For send and recv: the message topic (absent: the default topic). */
+  topic?: string;
+  /** For recv and getEvent: nothing arrived before the timeout (the recorded result is undefined). */
+  timedOut?: boolean;
+}
+
+/** What a step record says beyond its outcome, by kind of operation. */
+export type StepDetails = Pick<StepRecord, "childWorkflowId" | "targetWorkflowId" | "topic" | "timedOut">;
+
+/** A message on its way into a workflow's mailbox. */
+export interface MailMessage {
+  /** The receiving workflow. */
+  workflowId: string;
+  /** Absent: the default topic. */
+  topic?: string;
+  /** The message, serialized. */
+  payload: string;
+  /** Epoch ms; the mailbox keeps each topic in (sentAt, messageId) order. */
+  sentAt: number;
+  /** Unique per message: `${senderId}:${functionId}` from a workflow, the idempotency key (or a random id) from a client. */
+  messageId: string;
+}
+
+/** A message read from a mailbox; `key` names it to the store when it is consumed. */
+export interface ReceivedMessage extends MailMessage {
+  key: string;
+}
+
+/** What a waiting operation waits for, in the workflow that will make it happen. */
+export type WaitChannel = { type: "end" } | { type: "message"; topic?: string } | { type: "event"; key: string };
+
+/** A workflow blocked on a wait: how to wake it (a work message for `step` of `generation`). */
+export interface Waiter {
+  workflowId: string;
+  step: number;
+  generation: number;
+  op: { kind: StepKind; name: string };
+  /** A wait with a timeout ends at `until` (epoch ms) if nothing came; fixed by the wait's first registration. */
+  until?: number;
+}
+
+/** Writes that land atomically with an operation's record: a recv's message consumed, a send's message delivered, an event set, a wait's registration removed. */
+export interface RecordEffects {
+  consume?: { workflowId: string; key: string };
+  deliver?: MailMessage;
+  setEvent?: { workflowId: string; key: string; value: string; setAt: number };
+  unwait?: { target: string; channel: WaitChannel; waiterId: string };
 }
 
 /** Everything the worker needs for one step, read in one consistent query. */

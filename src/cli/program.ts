@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
+import { GET_EVENT_TIMEOUT_MS } from "../constants.js";
 import type { ControlResponse, OperationName } from "../control/operations.js";
 import { clipText } from "../limits.js";
 import { CliError, debugEnabled, EXIT, UsageError } from "./errors.js";
@@ -13,8 +14,8 @@ interface CommonOptions extends TargetOptions {
   json?: boolean;
 }
 
-/** Lambda mode reads results in slices, since a control function cannot wait for long. */
-const RESULT_SLICE_MS = 10_000;
+/** Waits (result, event) go in slices, since a control function cannot wait for long. */
+const WAIT_SLICE_MS = 10_000;
 
 function version(): string {
   const require = createRequire(import.meta.url);
@@ -79,6 +80,11 @@ async function show(op: OperationName, opts: CommonOptions, result: unknown): Pr
   await printOut(opts.json ? JSON.stringify(result, null, 2) : renderResultOf(op, result as Record<string, unknown>));
 }
 
+/** An operation's payload without the options that were not given, so the operation sees them absent. */
+function given(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
 /** Run one operation against the resolved target and print its result. */
 async function operation(op: OperationName, opts: CommonOptions, payload: Record<string, unknown>): Promise<void> {
   const result = await withTarget(opts, async (target) => unwrap(await target.run(op, payload), target));
@@ -99,25 +105,39 @@ async function allSteps(target: Target, workflowId: string): Promise<ControlResp
   return { ok: true, result: { steps } };
 }
 
-/** `result`: wait up to `timeoutMs` (forever when undefined), one slice per call. */
-async function waitForResult(target: Target, workflowId: string, timeoutMs: number | undefined): Promise<ControlResponse> {
+/**
+ * Run a waiting operation for up to `timeoutMs` (forever when undefined), one
+ * slice per call, until an answer is not `unfinished` (the end of a slice).
+ */
+async function waitInSlices(
+  target: Target,
+  op: OperationName,
+  payload: Record<string, unknown>,
+  timeoutMs: number | undefined,
+  unfinished: (response: ControlResponse) => boolean,
+): Promise<ControlResponse> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
   for (;;) {
-    const slice = Math.max(0, Math.min(deadline - Date.now(), RESULT_SLICE_MS));
-    const response = await target.run("result", { workflowId, timeoutMs: slice });
-    if (response.ok || response.error.code !== "RESULT_TIMEOUT") return response;
-    if (Date.now() >= deadline) {
-      const status = response.error.details?.status;
-      return {
-        ok: false,
-        error: {
-          ...response.error,
-          message: `Workflow "${workflowId}" did not finish within ${timeoutMs} ms${typeof status === "string" ? ` (status ${status})` : ""}`,
-          details: { ...response.error.details, timeoutMs },
-        },
-      };
-    }
+    const slice = Math.max(0, Math.min(deadline - Date.now(), WAIT_SLICE_MS));
+    const response = await target.run(op, { ...payload, timeoutMs: slice });
+    if (!unfinished(response) || Date.now() >= deadline) return response;
   }
+}
+
+/** `result`: wait up to `timeoutMs` (forever when undefined). */
+async function waitForResult(target: Target, workflowId: string, timeoutMs: number | undefined): Promise<ControlResponse> {
+  const response = await waitInSlices(target, "result", { workflowId }, timeoutMs, (r) => !r.ok && r.error.code === "RESULT_TIMEOUT");
+  if (response.ok || response.error.code !== "RESULT_TIMEOUT") return response;
+  // The last slice's timeout is not the one the user asked for.
+  const status = response.error.details?.status;
+  return {
+    ok: false,
+    error: {
+      ...response.error,
+      message: `Workflow "${workflowId}" did not finish within ${timeoutMs} ms${typeof status === "string" ? ` (status ${status})` : ""}`,
+      details: { ...response.error.details, timeoutMs },
+    },
+  };
 }
 
 export function buildProgram(): Command {
@@ -149,12 +169,7 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
     .option("--id <workflowId>", "workflow id (idempotency key; default: a random UUID)")
     .option("--app-version <version>", "application version to record")
     .action(async (workflowName: string, opts: CommonOptions & { input?: unknown; id?: string; appVersion?: string }) => {
-      await operation("start", opts, {
-        workflowName,
-        ...(opts.input !== undefined ? { input: opts.input } : {}),
-        ...(opts.id !== undefined ? { workflowId: opts.id } : {}),
-        ...(opts.appVersion !== undefined ? { applicationVersion: opts.appVersion } : {}),
-      });
+      await operation("start", opts, given({ workflowName, input: opts.input, workflowId: opts.id, applicationVersion: opts.appVersion }));
     });
 
   withCommonOptions(program.command("status").description("show a workflow's status").argument("<workflowId>")).action(
@@ -176,20 +191,28 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
     .option("--limit <n>", "at most this many", parsePositiveInt)
     .option("--next-token <token>", "continue a previous listing")
     .option("--desc", "newest first")
+    .option("--parent <workflowId>", "only the child workflows this workflow started")
     .action(
-      async (opts: CommonOptions & { name?: string; status?: string; since?: number; until?: number; limit?: number; nextToken?: string; desc?: boolean }) => {
+      async (
+        opts: CommonOptions & { name?: string; status?: string; since?: number; until?: number; limit?: number; nextToken?: string; desc?: boolean; parent?: string },
+      ) => {
         if (opts.since !== undefined && opts.until !== undefined && opts.since > opts.until) {
           throw new UsageError(`--since (${isoTime(opts.since)}) is after --until (${isoTime(opts.until)})`);
         }
-        await operation("list", opts, {
-          ...(opts.name !== undefined ? { name: opts.name } : {}),
-          ...(opts.status !== undefined ? { status: opts.status } : {}),
-          ...(opts.since !== undefined ? { startTime: opts.since } : {}),
-          ...(opts.until !== undefined ? { endTime: opts.until } : {}),
-          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-          ...(opts.nextToken !== undefined ? { nextToken: opts.nextToken } : {}),
-          ...(opts.desc ? { sortDesc: true } : {}),
-        });
+        await operation(
+          "list",
+          opts,
+          given({
+            name: opts.name,
+            status: opts.status,
+            startTime: opts.since,
+            endTime: opts.until,
+            limit: opts.limit,
+            nextToken: opts.nextToken,
+            sortDesc: opts.desc ? true : undefined,
+            parentWorkflowId: opts.parent,
+          }),
+        );
       },
     );
 
@@ -204,7 +227,7 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
     .option("--wait", "return only once no step of it is running")
     .option("--timeout <ms>", "with --wait: give up after this many milliseconds", parseNonNegativeInt)
     .action(async (workflowId: string, opts: CommonOptions & { wait?: boolean; timeout?: number }) => {
-      await operation("cancel", opts, { workflowId, ...(opts.wait ? { wait: true } : {}), ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}) });
+      await operation("cancel", opts, given({ workflowId, wait: opts.wait ? true : undefined, timeoutMs: opts.timeout }));
     });
 
   withCommonOptions(program.command("resume").description("restart a cancelled or failed workflow after its last recorded step").argument("<workflowId>")).action(
@@ -216,12 +239,25 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
     .option("--id <newWorkflowId>", "the new workflow's id (default: a random UUID)")
     .option("--app-version <version>", "application version of the new workflow")
     .action(async (workflowId: string, opts: CommonOptions & { step: number; id?: string; appVersion?: string }) => {
-      await operation("fork", opts, {
-        workflowId,
-        startStep: opts.step,
-        ...(opts.id !== undefined ? { newWorkflowId: opts.id } : {}),
-        ...(opts.appVersion !== undefined ? { applicationVersion: opts.appVersion } : {}),
-      });
+      await operation("fork", opts, given({ workflowId, startStep: opts.step, newWorkflowId: opts.id, applicationVersion: opts.appVersion }));
+    });
+
+  withCommonOptions(program.command("send").description("send a message to a workflow (it receives it with ctx.recv)").argument("<workflowId>"))
+    .requiredOption("--message <json>", "the message as JSON", parseJsonArg)
+    .option("--topic <topic>", "the topic to send it on (default: the default topic)")
+    .option("--idempotency-key <key>", "deliver the message once, however often it is sent with this key")
+    .action(async (workflowId: string, opts: CommonOptions & { message: unknown; topic?: string; idempotencyKey?: string }) => {
+      await operation("send", opts, given({ workflowId, message: opts.message, topic: opts.topic, idempotencyKey: opts.idempotencyKey }));
+    });
+
+  withCommonOptions(
+    program.command("event").description("print the latest value of a workflow's event (ctx.setEvent)").argument("<workflowId>").argument("<key>"),
+  )
+    .option("--timeout <ms>", "wait this long for the event to be set", parseNonNegativeInt, GET_EVENT_TIMEOUT_MS)
+    .action(async (workflowId: string, key: string, opts: CommonOptions & { timeout: number }) => {
+      const unset = (r: ControlResponse) => r.ok && (r.result as { set?: unknown }).set === false;
+      const result = await withTarget(opts, async (target) => unwrap(await waitInSlices(target, "event", { workflowId, key }, opts.timeout, unset), target));
+      await show("event", opts, result);
     });
 
   program

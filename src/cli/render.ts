@@ -32,6 +32,7 @@ export function renderStatus(s: Json): string {
     ["Updated", isoTime(s.updatedAt)],
     ["App version", s.applicationVersion],
     ["Forked from", forked ? `${forked.workflowId} at step ${forked.startStep}` : undefined],
+    ["Parent", s.parentWorkflowId],
     ["Steps recorded", s.recordedSteps === undefined ? undefined : String(s.recordedSteps)],
     ["Running step", running ? `${running.functionId} ${running.name} (attempt ${running.attempt}, since ${isoTime(running.startedAt)})` : undefined],
     ["Input", valueText(s.input)],
@@ -61,8 +62,10 @@ export function renderList(r: Json): string {
 export function renderSteps(r: Json): string {
   const steps = (r.steps ?? []) as Json[];
   if (steps.length === 0) return "No steps recorded.";
+  // The child column only for workflows that started children, so other tables keep their shape.
+  const children = steps.some((s) => s.childWorkflowId !== undefined);
   return formatTable(
-    ["#", "Name", "Kind", "Status", "Attempts", "Started", "Completed", "Output / error"],
+    ["#", "Name", "Kind", "Status", "Attempts", "Started", "Completed", ...(children ? ["Child workflow"] : []), "Output / error"],
     steps.map((s) => [
       String(s.functionId),
       s.name,
@@ -71,24 +74,39 @@ export function renderSteps(r: Json): string {
       String(s.attempts),
       isoTime(s.startedAt),
       isoTime(s.completedAt),
+      ...(children ? [s.childWorkflowId ?? ""] : []),
       errorText(s.error) ?? valueText(s.output) ?? "",
     ]),
-    { maxCellWidth: 60 },
+    // Ids are copied: the child's is never cut.
+    { maxCellWidth: 60, keepColumns: children ? [0, 7] : [0] },
   );
 }
 
 /** A cancel's answer: with --wait, whether a step still runs (the cancel is applied either way). */
 export function renderCancel(r: Json): string {
-  const line = `Workflow ${r.workflowId} is ${r.status}`;
+  const descendants = (r.cancelledDescendants ?? []) as string[];
+  // The cascade: the children (at any depth) this cancel cancelled too.
+  const line = `Workflow ${r.workflowId} is ${r.status}${descendants.length ? `, and so are its descendants ${descendants.join(", ")}` : ""}`;
   const running = r.stillRunning as Json | undefined;
   if (r.idle === false && running) {
-    return `${line}\nStep ${running.functionId} (${running.name}) is still running: it will be recorded, nothing after it runs.`;
+    const where = running.workflowId !== undefined && running.workflowId !== r.workflowId ? ` of workflow ${running.workflowId}` : "";
+    return `${line}\nStep ${running.functionId} (${running.name})${where} is still running: it will be recorded, nothing after it runs.`;
   }
   return r.idle === true ? `${line}\nNo step of it is running.` : line;
 }
 
+/** A value as the answer holds it (Cairn's tagged JSON), indented; `none` for undefined. */
+function valueBlock(v: unknown, none: string): string {
+  return v === undefined || isUndefinedTag(v) ? none : JSON.stringify(v, null, 2);
+}
+
 export function renderResult(r: Json): string {
-  return r.output === undefined || isUndefinedTag(r.output) ? "(no output)" : JSON.stringify(r.output, null, 2);
+  return valueBlock(r.output, "(no output)");
+}
+
+/** An event's value, or why there is none. */
+export function renderEvent(r: Json): string {
+  return r.set ? valueBlock(r.value, "(undefined)") : `Event ${JSON.stringify(r.key)} of workflow ${r.workflowId} is not set.`;
 }
 
 /** The human-readable text for one operation's result. */
@@ -110,5 +128,9 @@ export function renderResultOf(op: OperationName, r: Json): string {
       return renderList(r);
     case "steps":
       return renderSteps(r);
+    case "send":
+      return `Sent a message to workflow ${r.workflowId}${r.topic !== undefined ? ` on topic ${JSON.stringify(r.topic)}` : ""}`;
+    case "event":
+      return renderEvent(r);
   }
 }

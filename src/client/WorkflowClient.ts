@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FINISHED_STATUSES, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
+import { FINISHED_STATUSES, GET_EVENT_TIMEOUT_MS, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
 import {
   InvalidWorkflowStateError,
   ResultTimeoutError,
@@ -15,16 +15,17 @@ import {
 } from "../errors.js";
 import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
 import type { WorkQueue } from "../queue/WorkQueue.js";
-import { checkApplicationVersion, checkTimeoutMs, checkWorkflowId, checkWorkflowName, describeType, invalid } from "../limits.js";
+import { checkApplicationVersion, checkKey, checkTimeoutMs, checkWorkflowId, checkWorkflowName, describeType, invalid } from "../limits.js";
 import { deserialize } from "../serialization.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { ListWorkflowsQuery, WorkflowStore } from "../store/WorkflowStore.js";
-import type { WorkflowRecord } from "../types.js";
+import type { StepRecord, WorkflowRecord } from "../types.js";
 import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
 import { runningStepInfo, toStepInfo, toWorkflowStatus, type StepInfo, type WorkflowStatusInfo } from "./status.js";
 import { isLiveClaim, lastRecordedStep } from "../workflowState.js";
 import { resumePoint } from "./resumePoint.js";
-import { serializeInput, validateListInput } from "./inputs.js";
+import { clientMessageId, serializeInput, serializeValue, validateListInput, validateSendOptions } from "./inputs.js";
+import { Wakes } from "../wakes.js";
 
 export interface StartWorkflowOptions {
   /** Idempotency key: starting twice with one id returns the same workflow. @default a random UUID */
@@ -51,11 +52,29 @@ export interface CancelWorkflowOptions {
 
 /** What cancelWorkflow returns: the workflow after the cancel. */
 export interface CancelWorkflowResult extends WorkflowStatusInfo {
-  /** With `wait`: true when no step of the workflow runs any more, false when the wait ended first. */
+  /** With `wait`: true when no step of the workflow or of any descendant runs any more, false when the wait ended first. */
   idle?: boolean;
-  /** With `wait`, when `idle` is false: the step still running. It finishes and is recorded; nothing after it runs. */
-  stillRunning?: { functionId: number; name: string };
+  /**
+   * With `wait`, when `idle` is false: a step still running (in this workflow, or
+   * in the descendant `workflowId` names). It finishes and is recorded; nothing after it runs.
+   */
+  stillRunning?: { functionId: number; name: string; workflowId?: string };
+  /** The descendants (children, their children...) this cancel moved to CANCELLED. */
+  cancelledDescendants?: string[];
 }
+
+export interface SendOptions {
+  /** Messages are received per topic, in send order. @default the default topic */
+  topic?: string;
+  /** Deliver the message once, however often send is called with this key (for webhooks and retried callbacks). */
+  idempotencyKey?: string;
+}
+
+export interface GetEventOptions {
+  /** How long to wait for the event to be set. @default 60000 */
+  timeoutMs?: number;
+}
+
 
 export interface GetResultOptions {
   /** @default wait without limit */
@@ -99,10 +118,12 @@ export class WorkflowClient {
   private readonly queue: WorkQueue;
   private readonly now: () => number;
   private readonly registry: WorkflowRegistry | undefined;
+  private readonly wakes: Wakes;
 
   constructor(options: WorkflowClientOptions) {
     this.store = options.store;
     this.queue = options.queue;
+    this.wakes = new Wakes(options.store, options.queue);
     this.now = options.now ?? Date.now;
     this.registry = options.workflows ? new WorkflowRegistry(options.workflows) : undefined;
   }
@@ -188,19 +209,69 @@ export class WorkflowClient {
     checkTimeoutMs(options.timeoutMs);
     const record = await this.store.cancelWorkflow(workflowId, this.now());
     if (!record) throw new WorkflowNotFoundError(workflowId);
+    const descendants = await this.cancelDescendants(record);
+    // A parent waiting for this workflow's end learns of the cancel.
+    await this.wakes.afterEnd(record);
+    const cascade = descendants.length > 0 ? { cancelledDescendants: descendants.filter((d) => d.cancelled).map((d) => d.record.workflowId) } : {};
     if (!options.wait) {
       // With the step count, a claim left on an already recorded step is not shown as running.
-      return toWorkflowStatus(record, await this.store.countSteps(workflowId));
+      return { ...toWorkflowStatus(record, await this.store.countSteps(workflowId)), ...cascade };
     }
-    const waited = await this.waitUntilIdle(record, options.timeoutMs);
+    const deadline = options.timeoutMs === undefined ? undefined : this.now() + options.timeoutMs;
+    const waited = await this.waitUntilIdle(record, deadline);
     const status = toWorkflowStatus(waited.record, await this.store.countSteps(workflowId));
     const running = waited.record.running;
-    if (waited.idle || !running) {
-      // A claim whose lease ended is a dead worker's, not a running step.
-      const { runningStep: _dead, ...idle } = status;
-      return { ...idle, idle: true };
+    if (!waited.idle && running) return { ...status, ...cascade, idle: false, stillRunning: { functionId: running.step, name: running.name } };
+    // A claim whose lease ended is a dead worker's, not a running step.
+    const { runningStep: _dead, ...idle } = status;
+    for (const { record: member } of descendants) {
+      const memberWait = await this.waitUntilIdle(member, deadline);
+      const step = memberWait.record.running;
+      if (!memberWait.idle && step) {
+        return { ...idle, ...cascade, idle: false, stillRunning: { functionId: step.step, name: step.name, workflowId: member.workflowId } };
+      }
     }
-    return { ...status, idle: false, stillRunning: { functionId: running.step, name: running.name } };
+    return { ...idle, ...cascade, idle: true };
+  }
+
+  /**
+   * Cancel every descendant of a workflow just cancelled, at any depth. Each one
+   * cancelled here is marked with `root`'s id (the workflow the caller cancelled),
+   * so that resuming it, or any workflow cancelled in the same cascade, brings it
+   * back; one already finished or cancelled on its own keeps its state. A child
+   * that ended first (SUCCESS) is looked through: its own children are cancelled
+   * too. Children are registered with their parent atomically with their creation,
+   * while the parent is not cancelled, so no child started before the cancel is
+   * missed and none starts after it. Calling cancel again finishes an interrupted cascade.
+   */
+  private async cancelDescendants(root: WorkflowRecord): Promise<{ record: WorkflowRecord; cancelled: boolean }[]> {
+    const members: { record: WorkflowRecord; cancelled: boolean }[] = [];
+    const marker = root.cancelledWith ?? root.workflowId;
+    // Level by level, each level at once: the sooner the cancel reaches a descendant, the less of it runs meanwhile.
+    await this.eachGeneration(root.workflowId, async (ids) => {
+      const level = await inChunks(ids, async (childId) => {
+        const before = await this.store.getWorkflow(childId);
+        if (!before) return undefined;
+        const after = (await this.store.cancelWorkflow(childId, this.now(), { cancelledWith: marker })) ?? before;
+        return { record: after, cancelled: before.status !== WorkflowStatus.CANCELLED && after.status === WorkflowStatus.CANCELLED };
+      });
+      members.push(...level.filter((m) => m !== undefined));
+    });
+    return members;
+  }
+
+  /**
+   * Visit a workflow's descendants a generation at a time (its children, then
+   * theirs...), reading each generation's children only once `visit` is done with it.
+   */
+  private async eachGeneration(workflowId: string, visit: (ids: string[]) => Promise<void>): Promise<void> {
+    const seen = new Set([workflowId]);
+    let parents = [workflowId];
+    while (parents.length > 0) {
+      const children = (await inChunks(parents, (id) => this.store.childrenOf(id))).flat().filter((id) => !seen.has(id) && seen.add(id));
+      if (children.length > 0) await visit(children);
+      parents = children;
+    }
   }
 
   /**
@@ -215,14 +286,89 @@ export class WorkflowClient {
     if (!state) throw new WorkflowNotFoundError(workflowId);
     const wf = state.workflow;
     if (!RESUMABLE_STATUSES.includes(wf.status)) throw new InvalidWorkflowStateError(workflowId, wf.status, "resume", RESUMABLE_STATUSES);
+    // Descendants first, the deepest first: a parent that runs again finds the children it
+    // waits for already resumed, not CANCELLED (which its getResult would throw).
+    await this.resumeDescendants(wf);
+    await this.resumeOne(state.workflow, state.steps);
+    return this.handle(workflowId);
+  }
+
+  /** Restart one workflow as a new generation (see resumeWorkflow). */
+  private async resumeOne(wf: WorkflowRecord, steps: readonly StepRecord[]): Promise<void> {
     // An ERROR workflow runs its failed step (and what was recorded after it) again: see resumePoint.
-    const { nextStep, deleteFrom } = resumePoint(wf, state.steps);
+    const { nextStep, deleteFrom } = resumePoint(wf, steps);
     const resumed = await this.store.resumeWorkflow(wf, { now: this.now(), nextStep, ...(deleteFrom !== undefined ? { deleteStep: deleteFrom } : {}) });
     if (!resumed) {
-      throw new WorkflowConflictError(workflowId, `Workflow "${workflowId}" changed while it was being resumed (another resume or a cancel won); nothing was done`);
+      throw new WorkflowConflictError(wf.workflowId, `Workflow "${wf.workflowId}" changed while it was being resumed (another resume or a cancel won); nothing was done`);
     }
-    await this.queue.send([{ workflowId, step: nextStep, generation: resumed.generation }]);
-    return this.handle(workflowId);
+    await this.queue.send([{ workflowId: wf.workflowId, step: nextStep, generation: resumed.generation }]);
+  }
+
+  /**
+   * Resume the descendants that were cancelled with `wf`: by a cancel of `wf`
+   * itself, or by the same cancel that reached `wf` (see cancelDescendants). Those
+   * cancelled on their own stay cancelled. A parent waiting on a child's result
+   * gets it once the child finishes, whichever of them runs first.
+   */
+  private async resumeDescendants(wf: WorkflowRecord): Promise<void> {
+    const markers = new Set([wf.workflowId, ...(wf.cancelledWith !== undefined ? [wf.cancelledWith] : [])]);
+    const generations: string[][] = [];
+    await this.eachGeneration(wf.workflowId, async (ids) => void generations.push(ids));
+    for (const childId of generations.reverse().flat()) {
+      const state = await this.store.loadState(childId);
+      const child = state?.workflow;
+      if (!child || child.status !== WorkflowStatus.CANCELLED || child.cancelledWith === undefined || !markers.has(child.cancelledWith)) continue;
+      try {
+        await this.resumeOne(child, state.steps);
+      } catch (err) {
+        // Resumed or changed by someone else meanwhile: theirs to finish.
+        if (!(err instanceof WorkflowConflictError)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Send a message to a workflow from outside it (a callback, an approval, a
+   * webhook): it waits in the workflow's mailbox until `ctx.recv` takes it,
+   * each message once, in send order per topic. With `idempotencyKey`, the
+   * message is delivered once however often send is called with that key. A
+   * message to an unknown workflow is a WorkflowNotFoundError; one over the
+   * value size limit a PayloadTooLargeError; nothing is written for either.
+   */
+  async send(workflowId: string, message: unknown, options: SendOptions = {}): Promise<void> {
+    checkWorkflowId(workflowId);
+    validateSendOptions(options);
+    const payload = serializeValue(message, `message to workflow "${workflowId}"`);
+    const { topic, idempotencyKey } = options;
+    const messageId = idempotencyKey !== undefined ? clientMessageId(idempotencyKey) : `client:${randomUUID()}`;
+    const result = await this.store.deliverMessage(
+      { workflowId, ...(topic !== undefined ? { topic } : {}), payload, sentAt: this.now(), messageId },
+      { idempotent: idempotencyKey !== undefined },
+    );
+    if (result === "notFound") throw new WorkflowNotFoundError(workflowId);
+    // Also after a duplicate: the first call may have died before it woke the receiver.
+    await this.wakes.afterMessage(workflowId, topic);
+  }
+
+  /**
+   * The latest value the workflow set for event `key` (ctx.setEvent), waiting up
+   * to `timeoutMs` for it to be set; undefined if it is not set by then. A
+   * workflow keeps its events after it finishes, until retention removes it.
+   */
+  async getEvent<T = unknown>(workflowId: string, key: string, options: GetEventOptions = {}): Promise<T | undefined> {
+    checkWorkflowId(workflowId);
+    checkKey(key, "key");
+    checkTimeoutMs(options.timeoutMs);
+    const deadline = this.now() + (options.timeoutMs ?? GET_EVENT_TIMEOUT_MS);
+    let delay = POLL_MIN_MS;
+    for (let first = true; ; first = false) {
+      const event = await this.store.getEvent(workflowId, key);
+      if (event) return deserialize(event.value) as T;
+      if (first && !(await this.store.getWorkflow(workflowId))) throw new WorkflowNotFoundError(workflowId);
+      if (this.now() >= deadline) return undefined;
+      await sleep(Math.min(delay, Math.max(0, deadline - this.now())));
+      delay = Math.min(POLL_MAX_MS, delay * 2);
+    }
   }
 
   /**
@@ -362,12 +508,9 @@ export class WorkflowClient {
     }
   }
 
-  /**
-   * Wait until no worker holds a live claim on the workflow, or until `timeoutMs`
-   * has passed (`idle: false`).
-   */
-  private async waitUntilIdle(record: WorkflowRecord, timeoutMs: number | undefined): Promise<{ record: WorkflowRecord; idle: boolean }> {
-    const deadline = timeoutMs === undefined ? Infinity : this.now() + timeoutMs;
+  /** Wait until no worker holds a live claim on the workflow, or until `until` (epoch ms) has passed (`idle: false`). */
+  private async waitUntilIdle(record: WorkflowRecord, until: number | undefined): Promise<{ record: WorkflowRecord; idle: boolean }> {
+    const deadline = until ?? Infinity;
     let current = record;
     let delay = POLL_MIN_MS;
     const isRunning = async (wf: WorkflowRecord) =>
@@ -388,4 +531,11 @@ export class WorkflowClient {
     const steps = await this.store.countSteps(wf.workflowId);
     await this.queue.send([{ workflowId: wf.workflowId, step: steps + 1, generation: wf.generation }]);
   }
+}
+
+/** Calls of `fn` on every item, a chunk at a time, results in order. */
+async function inChunks<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, size = 25): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size) results.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return results;
 }

@@ -16,6 +16,8 @@ export interface WorkflowStatusInfo {
   updatedAt: number;
   applicationVersion: string | undefined;
   forkedFrom: { workflowId: string; startStep: number } | undefined;
+  /** The workflow that started this one as a child. */
+  parentWorkflowId?: string;
   cancelRequested: boolean;
   /** Steps recorded so far (listings leave it out: it costs a query per workflow). */
   recordedSteps?: number;
@@ -38,6 +40,14 @@ export interface StepInfo {
   completedAt: number | undefined;
   /** Set on steps a fork reused from its original. */
   copiedFrom?: string;
+  /** For a child start (start, invoke) and getResult: the child's id. */
+  childWorkflowId?: string;
+  /** For send: the receiver; for getEvent: the workflow whose event was read. */
+  targetWorkflowId?: string;
+  /** For send and recv: the topic (absent: the default topic). */
+  topic?: string;
+  /** For recv and getEvent: nothing came before the timeout. */
+  timedOut?: boolean;
 }
 
 export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number, now: number = Date.now()): WorkflowStatusInfo {
@@ -52,6 +62,7 @@ export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number,
     updatedAt: record.updatedAt,
     applicationVersion: record.applicationVersion,
     forkedFrom: record.forkedFrom,
+    ...(record.parentWorkflowId !== undefined ? { parentWorkflowId: record.parentWorkflowId } : {}),
     cancelRequested: record.cancelRequested,
     ...(recordedSteps !== undefined ? { recordedSteps } : {}),
     ...(record.recoveryReason !== undefined ? { recoveryReason: record.recoveryReason } : {}),
@@ -83,6 +94,10 @@ export function toStepInfo(step: StepRecord, now: number = Date.now()): StepInfo
     startedAt: step.startedAt,
     completedAt: sleeping ? undefined : step.completedAt,
     ...(step.copiedFrom !== undefined ? { copiedFrom: step.copiedFrom } : {}),
+    ...(step.childWorkflowId !== undefined ? { childWorkflowId: step.childWorkflowId } : {}),
+    ...(step.targetWorkflowId !== undefined ? { targetWorkflowId: step.targetWorkflowId } : {}),
+    ...(step.topic !== undefined ? { topic: step.topic } : {}),
+    ...(step.timedOut ? { timedOut: true } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { ENV, optionalListEnv } from "../config.js";
-import { CONTROL_DEADLINE_BUFFER_MS } from "../constants.js";
+import { CONTROL_DEADLINE_BUFFER_MS, GET_EVENT_TIMEOUT_MS } from "../constants.js";
 import { WorkflowClient } from "../client/WorkflowClient.js";
 import { UnknownWorkflowError } from "../errors.js";
 import { LIMITS, WORKFLOW_NAME_PATTERN } from "../limits.js";
@@ -22,9 +22,9 @@ export interface ControlHandlerOptions {
   workflows?: Iterable<WorkflowDefinition<any, any> | string>;
   /**
    * Time kept back before Lambda's deadline: waits (`result` and `cancel` with
-   * `timeoutMs` or `wait`) are cut short to end this long before it, so the
+   * `timeoutMs` or `wait`, `event`) are cut short to end this long before it, so the
    * caller gets an answer rather than a timed-out invocation (`result`:
-   * RESULT_TIMEOUT; `cancel`: the cancel applied, with `idle: false`).
+   * RESULT_TIMEOUT; `cancel`: the cancel applied, with `idle: false`; `event`: `set: false`).
    * @default 1000
    */
   deadlineBufferMs?: number;
@@ -34,8 +34,16 @@ export interface ControlHandlerOptions {
 export type ControlHandler = (event: unknown, context: Context) => Promise<ControlResponse>;
 
 
+/** How long an operation waits when its payload has no `timeoutMs`. */
+type UntimedWait = (payload: Record<string, unknown>) => number;
+
 /** Operations whose answer may wait, and so must end before the function's deadline. */
-const WAITING_OPERATIONS: ReadonlySet<OperationName> = new Set(["result", "cancel"]);
+const WAITING_OPERATIONS: ReadonlyMap<OperationName, UntimedWait> = new Map<OperationName, UntimedWait>([
+  ["result", () => 0],
+  // With wait: until the running step's lease ends, which may outlast the invocation.
+  ["cancel", (payload) => (payload.wait === true ? Infinity : 0)],
+  ["event", () => GET_EVENT_TIMEOUT_MS],
+]);
 
 /**
  * Answers any error that escapes the handler (a misconfigured environment, a bug)
@@ -77,7 +85,8 @@ export function createControlHandler(operation: OperationName, options: ControlH
     client ??= WorkflowClient.fromEnv();
     const unknown = operation === "start" && known ? unknownWorkflow(event, known) : undefined;
     if (unknown) return { ok: false, error: toControlError(unknown, { operation }) };
-    const payload = WAITING_OPERATIONS.has(operation) ? boundWait(event, remainingMs(context) - bufferMs) : event;
+    const untimedWait = WAITING_OPERATIONS.get(operation);
+    const payload = untimedWait ? boundWait(event, remainingMs(context) - bufferMs, untimedWait) : event;
     const response = await runOperation(client, operation, payload, { logger: log, ...(errorId ? { errorId } : {}) });
     // The answer's error is already clipped, so the log line stays small whatever the input.
     if (!response.ok) log.info("control operation refused", { operation, error: response.error });
@@ -108,18 +117,18 @@ function remainingMs(context: Context | undefined): number {
 }
 
 /**
- * Cap the wait of `result` / `cancel` at the time the invocation has left. Only
- * well-formed waits are touched (a `timeoutMs` of null counts as none, and is
- * capped too); anything else goes to validation unchanged.
+ * Cap the wait of `result` / `cancel` / `event` at the time the invocation has
+ * left. Only well-formed waits are touched (a `timeoutMs` of null counts as none,
+ * and is capped too when the operation's wait without one, `untimedWait`, is
+ * longer); anything else goes to validation unchanged.
  */
-function boundWait(event: unknown, availableMs: number): unknown {
+function boundWait(event: unknown, availableMs: number, untimedWait: UntimedWait): unknown {
   if (!Number.isFinite(availableMs) || event === null || typeof event !== "object" || Array.isArray(event)) return event;
   const payload = event as Record<string, unknown>;
   const available = Math.max(0, Math.floor(availableMs));
   const timeoutMs = payload.timeoutMs ?? undefined;
   const valid = typeof timeoutMs === "number" && Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs <= LIMITS.timeoutMsMax;
   if (valid && timeoutMs > available) return { ...payload, timeoutMs: available };
-  // cancel with wait and no timeout waits for the running step's lease, which may outlast the invocation.
-  if (timeoutMs === undefined && payload.wait === true) return { ...payload, timeoutMs: available };
+  if (timeoutMs === undefined && untimedWait(payload) > available) return { ...payload, timeoutMs: available };
   return event;
 }

@@ -1,10 +1,11 @@
 import { SerializationError, ValidationError } from "../errors.js";
 import type { CancelWorkflowResult, WorkflowClient } from "../client/WorkflowClient.js";
 import type { StepInfo, WorkflowStatusInfo } from "../client/status.js";
-import { WorkflowStatus } from "../constants.js";
+import { GET_EVENT_TIMEOUT_MS, WorkflowStatus } from "../constants.js";
 import {
   checkApplicationVersion,
   checkJsonDepth,
+  checkKey,
   checkTimeoutMs,
   checkWorkflowId,
   checkWorkflowName,
@@ -27,11 +28,11 @@ export { toControlError, type ControlError } from "./controlErrors.js";
  * a stable `code`. Every input is checked against LIMITS before anything is
  * written, so a refused request changes nothing.
  */
-export const OPERATIONS = ["start", "status", "result", "cancel", "resume", "fork", "list", "steps"] as const;
+export const OPERATIONS = ["start", "status", "result", "cancel", "resume", "fork", "list", "steps", "send", "event"] as const;
 export type OperationName = (typeof OPERATIONS)[number];
 
 /** Operations that change workflows; the others only read. */
-export const WRITE_OPERATIONS: readonly OperationName[] = ["start", "cancel", "resume", "fork"];
+export const WRITE_OPERATIONS: readonly OperationName[] = ["start", "cancel", "resume", "fork", "send"];
 
 export type ControlResponse<T = unknown> = { ok: true; result: T } | { ok: false; error: ControlError };
 
@@ -53,10 +54,21 @@ function field<T>(payload: Payload, key: string, type: FieldType, required = fal
   return value as T;
 }
 
-function workflowIdField(p: Payload, key = "workflowId"): string {
-  const id = field<string>(p, key, "string", true);
-  checkWorkflowId(id, key);
+function workflowIdField(p: Payload, key?: string, required?: true): string;
+function workflowIdField(p: Payload, key: string, required: false): string | undefined;
+function workflowIdField(p: Payload, key = "workflowId", required = true): string | undefined {
+  const id = required ? field<string>(p, key, "string", true) : field<string>(p, key, "string");
+  if (id !== undefined) checkWorkflowId(id, key);
   return id;
+}
+
+/** A message topic, an idempotency key or an event key (LIMITS.keyChars). */
+function keyField(p: Payload, key: string, required?: true): string;
+function keyField(p: Payload, key: string, required: false): string | undefined;
+function keyField(p: Payload, key: string, required = true): string | undefined {
+  const value = required ? field<string>(p, key, "string", true) : field<string>(p, key, "string");
+  if (value !== undefined) checkKey(value, key);
+  return value;
 }
 
 function timeoutField(p: Payload): number | undefined {
@@ -81,26 +93,34 @@ export function stepToJson(s: StepInfo): Record<string, unknown> {
   return { ...s, output: toJsonValue(s.output) };
 }
 
+/**
+ * Write `value` (JSON data of the payload's `key`) with `write`. A value that
+ * cannot be recorded is bad input of this request, and nothing was written.
+ */
+async function recording<T>(key: string, value: unknown, write: () => Promise<T>): Promise<T> {
+  // Before the serializer walks it recursively.
+  checkJsonDepth(value, key);
+  try {
+    return await write();
+  } catch (err) {
+    if (err instanceof SerializationError) throw Object.assign(new ValidationError(err.message, { cause: err }), { field: key });
+    throw err;
+  }
+}
+
 const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Promise<unknown>> = {
   async start(client, p) {
     const workflowName = field<string>(p, "workflowName", "string", true);
     checkWorkflowName(workflowName);
-    const workflowId = field<string>(p, "workflowId", "string");
-    if (workflowId !== undefined) checkWorkflowId(workflowId);
+    const workflowId = workflowIdField(p, "workflowId", false);
     const applicationVersion = applicationVersionField(p);
-    // Before the serializer walks it recursively.
-    checkJsonDepth(p.input, "input");
-    try {
-      const handle = await client.startWorkflow(workflowName, p.input, {
+    const handle = await recording("input", p.input, () =>
+      client.startWorkflow(workflowName, p.input, {
         ...(workflowId !== undefined ? { workflowId } : {}),
         ...(applicationVersion !== undefined ? { applicationVersion } : {}),
-      });
-      return { workflowId: handle.workflowId };
-    } catch (err) {
-      // An input that cannot be recorded is bad input of this request (nothing was written).
-      if (err instanceof SerializationError) throw Object.assign(new ValidationError(err.message, { cause: err }), { field: "input" });
-      throw err;
-    }
+      }),
+    );
+    return { workflowId: handle.workflowId };
   },
   async status(client, p) {
     return statusToJson(await client.getWorkflowStatus(workflowIdField(p)));
@@ -126,8 +146,7 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
     const workflowId = workflowIdField(p);
     const startStep = field<number>(p, "startStep", "number", true);
     if (!Number.isSafeInteger(startStep)) throw invalid("startStep", `"startStep" must be an integer, got ${clip(startStep)}`);
-    const newWorkflowId = field<string>(p, "newWorkflowId", "string");
-    if (newWorkflowId !== undefined) checkWorkflowId(newWorkflowId, "newWorkflowId");
+    const newWorkflowId = workflowIdField(p, "newWorkflowId", false);
     const applicationVersion = applicationVersionField(p);
     const handle = await client.forkWorkflow(workflowId, startStep, {
       ...(newWorkflowId !== undefined ? { workflowId: newWorkflowId } : {}),
@@ -140,6 +159,7 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
     if (name !== undefined) checkWorkflowName(name, "name");
     const out = await client.listWorkflows({
       ...optional("name", name),
+      ...optional("parentWorkflowId", workflowIdField(p, "parentWorkflowId", false)),
       ...optional("status", field<string>(p, "status", "string") as WorkflowStatus | undefined),
       ...optional("startTime", field<number>(p, "startTime", "number")),
       ...optional("endTime", field<number>(p, "endTime", "number")),
@@ -173,6 +193,26 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
       last = step.functionId;
     }
     return { steps };
+  },
+  async send(client, p) {
+    const workflowId = workflowIdField(p);
+    // null is a message; a payload without the field is a mistake (a misspelt key, say), not an empty message.
+    if (!Object.hasOwn(p, "message")) throw invalid("message", `"message" is required (any JSON value, null included)`);
+    const topic = keyField(p, "topic", false);
+    const idempotencyKey = keyField(p, "idempotencyKey", false);
+    await recording("message", p.message, () =>
+      client.send(workflowId, p.message, { ...optional("topic", topic), ...optional("idempotencyKey", idempotencyKey) }),
+    );
+    return { workflowId, ...optional("topic", topic), delivered: true };
+  },
+  async event(client, p) {
+    const workflowId = workflowIdField(p);
+    const key = keyField(p, "key");
+    // Explicit, so the default a control function caps at its deadline is the one used.
+    const timeoutMs = timeoutField(p) ?? GET_EVENT_TIMEOUT_MS;
+    const value = await client.getEvent(workflowId, key, { timeoutMs });
+    // getEvent answers undefined for an event not set (an event set to undefined reads the same).
+    return value === undefined ? { workflowId, key, set: false } : { workflowId, key, set: true, value: toJsonValue(value) };
   },
 };
 

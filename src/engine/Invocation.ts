@@ -182,10 +182,12 @@ export class Invocation {
       this.startTimer(pending, wakeAt);
       return this.findNext({ call, outcome: { ok: true, output: undefined }, attempt: 1, startedAt: decidedAt, wakeAt });
     }
-    const execution = await this.args.executeStep(call);
+    const execution = await this.args.execute(call);
     if (execution.type === "suspend") return { type: "suspended" };
-    this.deliver(pending, execution.outcome);
-    return this.findNext({ call, outcome: execution.outcome, attempt: execution.attempt, startedAt: decidedAt });
+    if (execution.type === "blocked") return execution;
+    const { outcome, attempt, effects, details } = execution;
+    this.deliver(pending, outcome);
+    return this.findNext({ call, outcome, attempt, startedAt: decidedAt, ...(effects ? { effects } : {}), ...(details ? { details } : {}) });
   }
 
   /** After the target: the next operation the code calls, or how it settles, or the timer it waits for. */
@@ -246,7 +248,7 @@ export class Invocation {
     this.timers.start({ functionId: pending.call.functionId, wakeAt, fire: () => pending.resolve(undefined) });
   }
 
-  /** Settle a step's promise with its outcome decoded, exactly as every replay will. */
+  /** Settle an operation's promise with its outcome decoded, exactly as every replay will. */
   private deliver(pending: PendingCall, outcome: OperationOutcome): void {
     this.calls.delete(pending.call.functionId);
     if (outcome.ok) pending.resolve(deserialize(outcome.output));

@@ -1,11 +1,41 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { WorkflowContextError } from "../errors.js";
-import { validateRetryPolicy, type StepOptions } from "../workflow.js";
+import { checkKey, checkTimeoutMs, checkWorkflowId } from "../limits.js";
+import { validateRetryPolicy, type StepOptions, type WorkflowDefinition } from "../workflow.js";
 
-/** A durable operation as the workflow code called it. */
+/**
+ * A durable operation as the workflow code called it. `name` is what the
+ * non-determinism check compares (with the kind) and what listings show: the
+ * step's name, the child workflow's name (start, invoke), the child's id
+ * (getResult), the receiver's id (send), the topic (recv), the event key.
+ */
 export type OperationCall =
   | { kind: "step"; functionId: number; name: string; body: () => Promise<unknown>; options: StepOptions }
-  | { kind: "sleep"; functionId: number; name: "sleep"; durationMs: number };
+  | { kind: "sleep"; functionId: number; name: "sleep"; durationMs: number }
+  | { kind: "start" | "invoke"; functionId: number; name: string; input: unknown; childWorkflowId?: string }
+  | { kind: "getResult"; functionId: number; name: string }
+  | { kind: "send"; functionId: number; name: string; message: unknown; topic?: string }
+  | { kind: "recv"; functionId: number; name: string; topic?: string; timeoutMs?: number }
+  | { kind: "setEvent"; functionId: number; name: string; value: unknown }
+  | { kind: "getEvent"; functionId: number; name: string; targetWorkflowId: string; timeoutMs?: number };
+
+/** The name a recv on the default topic is recorded under. */
+export const DEFAULT_TOPIC_NAME = "(default topic)";
+
+export interface StartChildOptions {
+  /** @default `${parentWorkflowId}-${functionId}` (in a fork, an explicit id is prefixed with the fork's id: see the README) */
+  workflowId?: string;
+}
+
+/** A child workflow as its parent sees it. */
+export interface ChildWorkflowHandle<O> {
+  readonly workflowId: string;
+  /**
+   * Durably wait for the child's end: its output, or its error rethrown (a
+   * cancelled child: WorkflowCancelledError). The parent suspends; no Lambda waits.
+   */
+  getResult(): Promise<O>;
+}
 
 /** Receives each durable operation in call order; returns the promise the workflow code awaits. */
 export type OperationHandler = (call: OperationCall) => Promise<unknown>;
@@ -55,6 +85,87 @@ export class WorkflowContext {
     return this.handle({ kind: "sleep", functionId, name: "sleep", durationMs }) as Promise<void>;
   }
 
+  /**
+   * Start a child workflow, durably: replays return the same child. Its id
+   * defaults to `${parentId}-${functionId}`. Cancelling this workflow cancels the child.
+   */
+  startWorkflow<I, O>(workflow: WorkflowDefinition<I, O>, input: I, options: StartChildOptions = {}): Promise<ChildWorkflowHandle<O>> {
+    const call = this.childCall("startWorkflow", workflow, input, options);
+    return this.handle({ ...call, kind: "start" }).then((childId) => this.childHandle<O>(childId as string));
+  }
+
+  /** Start a child workflow and wait for its result, as one durable operation. */
+  invoke<I, O>(workflow: WorkflowDefinition<I, O>, input: I, options: StartChildOptions = {}): Promise<O> {
+    const call = this.childCall("invoke", workflow, input, options);
+    return this.handle({ ...call, kind: "invoke" }) as Promise<O>;
+  }
+
+  /** Send a message to another workflow, exactly once; it waits in the receiver's mailbox until received. */
+  send(workflowId: string, message: unknown, options: { topic?: string } = {}): Promise<void> {
+    this.assertNotInsideStep("send");
+    checkWorkflowId(workflowId);
+    if (options.topic !== undefined) checkKey(options.topic, "topic");
+    const functionId = this.nextFunctionId++;
+    return this.handle({ kind: "send", functionId, name: workflowId, message, ...topicOf(options) }) as Promise<void>;
+  }
+
+  /**
+   * Receive the oldest message of a topic sent to this workflow, waiting durably
+   * (no Lambda waits) up to `timeoutMs` for one: undefined when none came by then.
+   * @default wait without limit
+   */
+  recv<T = unknown>(options: { topic?: string; timeoutMs?: number } = {}): Promise<T | undefined> {
+    this.assertNotInsideStep("recv");
+    if (options.topic !== undefined) checkKey(options.topic, "topic");
+    checkTimeoutMs(options.timeoutMs);
+    const functionId = this.nextFunctionId++;
+    const name = options.topic ?? DEFAULT_TOPIC_NAME;
+    return this.handle({ kind: "recv", functionId, name, ...topicOf(options), ...timeoutOf(options) }) as Promise<T | undefined>;
+  }
+
+  /** Set an event of this workflow, durably: getEvent returns the latest value set for `key`. */
+  setEvent(key: string, value: unknown): Promise<void> {
+    this.assertNotInsideStep("setEvent");
+    checkKey(key, "event key");
+    const functionId = this.nextFunctionId++;
+    return this.handle({ kind: "setEvent", functionId, name: key, value }) as Promise<void>;
+  }
+
+  /**
+   * The value another workflow set for event `key`, waiting durably up to
+   * `timeoutMs` for it to be set: undefined when it was not set by then.
+   * @default wait without limit
+   */
+  getEvent<T = unknown>(workflowId: string, key: string, options: { timeoutMs?: number } = {}): Promise<T | undefined> {
+    this.assertNotInsideStep("getEvent");
+    checkWorkflowId(workflowId);
+    checkKey(key, "event key");
+    checkTimeoutMs(options.timeoutMs);
+    const functionId = this.nextFunctionId++;
+    return this.handle({ kind: "getEvent", functionId, name: key, targetWorkflowId: workflowId, ...timeoutOf(options) }) as Promise<T | undefined>;
+  }
+
+  private childCall(op: string, workflow: WorkflowDefinition<any, any>, input: unknown, options: StartChildOptions) {
+    this.assertNotInsideStep(op);
+    if (typeof workflow?.name !== "string" || typeof workflow.fn !== "function") {
+      throw new WorkflowContextError(`ctx.${op} needs a workflow definition (from defineWorkflow), got ${typeof workflow}`);
+    }
+    if (options.workflowId !== undefined) checkWorkflowId(options.workflowId);
+    const functionId = this.nextFunctionId++;
+    return { functionId, name: workflow.name, input, ...(options.workflowId !== undefined ? { childWorkflowId: options.workflowId } : {}) };
+  }
+
+  private childHandle<O>(childId: string): ChildWorkflowHandle<O> {
+    return {
+      workflowId: childId,
+      getResult: () => {
+        this.assertNotInsideStep("getResult");
+        const functionId = this.nextFunctionId++;
+        return this.handle({ kind: "getResult", functionId, name: childId }) as Promise<O>;
+      },
+    };
+  }
+
   /** Number of durable operations the workflow code has called so far. */
   get operationsCalled(): number {
     return this.nextFunctionId - 1;
@@ -69,3 +180,6 @@ export class WorkflowContext {
     }
   }
 }
+
+const topicOf = (o: { topic?: string }) => (o.topic !== undefined ? { topic: o.topic } : {});
+const timeoutOf = (o: { timeoutMs?: number }) => (o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {});

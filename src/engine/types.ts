@@ -1,6 +1,6 @@
 import type { NonDeterminismError } from "../errors.js";
 import type { RecordedError } from "../serialization.js";
-import type { StepKind, StepRecord } from "../types.js";
+import type { RecordEffects, StepDetails, StepKind, StepRecord } from "../types.js";
 import type { WorkflowDefinition } from "../workflow.js";
 import type { OperationCall } from "./WorkflowContext.js";
 
@@ -12,6 +12,8 @@ import type { OperationCall } from "./WorkflowContext.js";
 export type OperationOutcome = { ok: true; output: string | undefined } | { ok: false; error: RecordedError };
 
 export type StepCall = Extract<OperationCall, { kind: "step" }>;
+/** The operations an executor runs (a sleep needs none: its timer is the engine's). */
+export type ExecutableCall = Exclude<OperationCall, { kind: "sleep" }>;
 
 /** The operation an invocation ran, as it is to be recorded. */
 export interface ExecutedOperation {
@@ -26,6 +28,10 @@ export interface ExecutedOperation {
   startedAt: number;
   /** For a sleep: when its timer fires. */
   wakeAt?: number;
+  /** Writes that must land atomically with the record (a message consumed or sent, an event set). */
+  effects?: RecordEffects;
+  /** What the record says beyond the outcome (the child's id, the topic, a timeout). */
+  details?: StepDetails;
 }
 
 export type Settlement = { type: "complete"; output: unknown } | { type: "fail"; error: unknown };
@@ -41,11 +47,20 @@ export type InvocationResult =
   | { type: "finished"; next: Settlement }
   /** The executor declined to run the target (claim lost, retry scheduled): nothing to record. */
   | { type: "suspended" }
+  /**
+   * Operation `target` waits for something outside the workflow (a child's end, a
+   * message, an event): a wake-up message comes when it happens, or at `until`
+   * (a timeout). Nothing to record.
+   */
+  | { type: "blocked"; until?: number }
   /** The code waits for a timer that fires at `until` before it calls operation `target`. */
   | { type: "waiting"; until: number }
   | { type: "nondeterministic"; error: NonDeterminismError };
 
-export type StepExecution = { type: "done"; outcome: OperationOutcome; attempt: number } | { type: "suspend" };
+export type StepExecution =
+  | { type: "done"; outcome: OperationOutcome; attempt: number; effects?: RecordEffects; details?: StepDetails }
+  | { type: "suspend" }
+  | { type: "blocked"; until?: number };
 
 export interface InvocationArgs {
   definition: WorkflowDefinition<any, any>;
@@ -55,8 +70,8 @@ export interface InvocationArgs {
   target: number;
   /** The operation the message for `target` names, when its sender saw the code call it. */
   expected?: { kind: StepKind; name: string };
-  /** Runs the body of step `target` (claiming it first); may decline with "suspend". */
-  executeStep: (call: StepCall) => Promise<StepExecution>;
+  /** Runs operation `target` (a step's body, claiming it first; a child start; a wait...); may decline with "suspend" or "blocked". */
+  execute: (call: ExecutableCall) => Promise<StepExecution>;
   /** Give up on workflow code that neither calls an operation nor settles within this long. */
   stallTimeoutMs: number;
   /** Epoch ms: timers due before it may be waited for in-process instead of by a delayed message. */

@@ -171,7 +171,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       functionTimeoutMs: options.functionTimeoutMs ?? 30_000,
       logger,
     });
-    const deadLetterHandler = createDeadLetterHandler({ store, logger, maxReceiveCount });
+    const deadLetterHandler = createDeadLetterHandler({ store, queue, logger, maxReceiveCount });
     // The handlers change the visibility of the records they fail in this stack's queues
     // (by default they would build an SQS client from process.env, which points elsewhere).
     const backoff = options.failureBackoff ?? false;

@@ -1,6 +1,6 @@
 import { MAX_SQS_DELAY_SECONDS } from "../constants.js";
 import { MalformedMessageError, ValidationError } from "../errors.js";
-import type { WorkMessage } from "../types.js";
+import { STEP_KINDS, type StepKind, type WorkMessage } from "../types.js";
 import { checkWorkflowId, clip } from "../limits.js";
 
 /** Marks our messages so foreign ones on the queue are told apart. */
@@ -58,7 +58,7 @@ export function decodeMessage(body: string): WorkMessage {
   if (
     op !== undefined &&
     (!isPlainObject(op) ||
-      (op.kind !== "step" && op.kind !== "sleep") ||
+      !STEP_KINDS.includes(op.kind as StepKind) ||
       typeof op.name !== "string" ||
       op.name.length === 0 ||
       op.name.length > MAX_OP_NAME_LENGTH)
@@ -74,7 +74,7 @@ export function decodeMessage(body: string): WorkMessage {
     step: step as number,
     generation: generation as number,
     ...(notBefore !== undefined ? { notBefore: notBefore as number } : {}),
-    ...(op !== undefined ? { op: { kind: op.kind as "step" | "sleep", name: op.name as string } } : {}),
+    ...(op !== undefined ? { op: { kind: op.kind as StepKind, name: op.name as string } } : {}),
     ...(supersedes !== undefined ? { supersedes } : {}),
   };
 }

@@ -15,6 +15,7 @@ import {
   isWorkflowItem,
   fromWorkflowItem,
   HEADER_SK_PREFIX,
+  incarnationStamp,
   inputKey,
   isInputItem,
   isStepItem,
@@ -27,6 +28,7 @@ import {
 } from "./records.js";
 import { decodePageToken, encodePageToken, isAfterStep, isRecord, queryFingerprint } from "./pageToken.js";
 import { everyItem } from "./queries.js";
+import { Mailboxes } from "./mailboxes.js";
 import type { ListWorkflowsQuery, Page } from "./WorkflowStore.js";
 
 const MAX_BATCH_GET = 100;
@@ -64,10 +66,21 @@ export class DynamoWorkflowReads {
    */
   protected readonly incarnations = new Map<string, string | undefined>();
 
+  /** Children, messages, events and waiters (see mailboxes.ts), stamped with their owner's incarnation. */
+  protected readonly mailboxes: Mailboxes;
+
   constructor(
     readonly tableName: string,
     protected readonly doc: DynamoDBDocumentClient,
-  ) {}
+  ) {
+    this.mailboxes = new Mailboxes(doc, tableName, async (id) => incarnationStamp(await this.incarnationOf(id)));
+  }
+
+  /** The incarnation of a workflow: as last read (the worker reads before it records), else read now. */
+  protected async incarnationOf(workflowId: string): Promise<string | undefined> {
+    if (!this.incarnations.has(workflowId)) await this.getWorkflow(workflowId);
+    return this.incarnations.get(workflowId);
+  }
 
   /** Remember the incarnation of a workflow record just read or written. */
   protected noteIncarnation(workflowId: string, record: Item): void {
@@ -101,8 +114,9 @@ export class DynamoWorkflowReads {
       this.doc.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": workflowKey(workflowId).pk },
+          // The header and the steps, not the mailbox items that sort after them (see mailboxes.ts).
+          KeyConditionExpression: "pk = :pk AND sk BETWEEN :header AND :last",
+          ExpressionAttributeValues: { ":pk": workflowKey(workflowId).pk, ":header": HEADER_SK_PREFIX, ":last": AFTER_LAST_STEP },
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
@@ -179,6 +193,7 @@ export class DynamoWorkflowReads {
    * last workflow it holds.
    */
   async listWorkflows(query: ListWorkflowsQuery): Promise<WorkflowPage> {
+    if (query.parentWorkflowId !== undefined) return this.listChildren(query, query.parentWorkflowId);
     const limit = pageSize(query.limit);
     const index = query.name !== undefined ? GSI.byName : query.status !== undefined ? GSI.byStatus : GSI.byCreated;
     const partition = query.name ?? query.status ?? "WORKFLOW";
@@ -254,6 +269,48 @@ export class DynamoWorkflowReads {
     const nextToken =
       (sizeLimited || more) && last ? encodePageToken(fingerprint, { id: idOf(last), sort: String(last[GSI.sortKey]) }) : undefined;
     return { items, ...(nextToken ? { nextToken } : {}), ...(sizeLimited ? { sizeLimited: true as const } : {}) };
+  }
+
+  /**
+   * A page of a workflow's children: its child registry (read consistently, so a
+   * child just started is listed), their records, the other filters applied, in
+   * creation order. Pages on the last child listed, as listWorkflows does.
+   */
+  private async listChildren(query: ListWorkflowsQuery, parentId: string): Promise<WorkflowPage> {
+    const limit = pageSize(query.limit);
+    const fingerprint = queryFingerprint([this.tableName, "children", parentId, query.name ?? null, query.status ?? null, query.startTime ?? null, query.endTime ?? null, query.sortDesc === true]);
+    const isPosition = (p: unknown): p is AfterWorkflow =>
+      isRecord(p) && Object.keys(p).length === 2 && typeof p.id === "string" && typeof p.sort === "string" && p.sort.endsWith(`#${p.id}`);
+    const after = decodePageToken(query.nextToken, fingerprint, isPosition);
+    const ids = await this.mailboxes.childrenOf(parentId);
+    const records: WorkflowRecord[] = [];
+    for (let i = 0; i < ids.length; i += FETCH_ROUND) records.push(...(await this.batchGetWorkflows(ids.slice(i, i + FETCH_ROUND))).values());
+    const sortOf = (r: WorkflowRecord): string => listSortKey(r.createdAt, r.workflowId);
+    const matching = records
+      .filter(
+        (r) =>
+          (query.name === undefined || r.name === query.name) &&
+          (query.status === undefined || r.status === query.status) &&
+          r.createdAt >= (query.startTime ?? 0) &&
+          r.createdAt <= (query.endTime ?? Infinity) &&
+          (!after || (query.sortDesc ? sortOf(r) < after.sort : sortOf(r) > after.sort)),
+      )
+      .sort((a, b) => (sortOf(a) < sortOf(b) ? -1 : 1) * (query.sortDesc ? -1 : 1));
+    const items: WorkflowRecord[] = [];
+    let bytes = 0;
+    for (const record of matching) {
+      if (items.length >= limit || (items.length > 0 && bytes + recordBytes(record) > LIMITS.pageBytes)) break;
+      items.push(record);
+      bytes += recordBytes(record);
+    }
+    const last = items.at(-1);
+    const more = items.length < matching.length;
+    const sizeLimited = more && items.length < limit;
+    return {
+      items,
+      ...(more && last ? { nextToken: encodePageToken(fingerprint, { id: last.workflowId, sort: sortOf(last) }) } : {}),
+      ...(sizeLimited ? { sizeLimited: true as const } : {}),
+    };
   }
 
   /** Fetch workflows (record and input) by id (indexes hold keys only); deleted ones are missing from the map. */

@@ -10,7 +10,7 @@ import {
 import { CANCELLABLE_STATUSES, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
 import { ENV, optionalNumberEnv, requireEnv } from "../config.js";
 import { awsClientSettings } from "../awsEnv.js";
-import type { RunningClaim, StepRecord, WorkflowRecord } from "../types.js";
+import type { MailMessage, RunningClaim, StepRecord, WaitChannel, Waiter, WorkflowRecord } from "../types.js";
 import {
   attemptsAttribute,
   fromWorkflowItem,
@@ -26,7 +26,15 @@ import {
 import { DynamoWorkflowReads } from "./DynamoWorkflowReads.js";
 import { statusList } from "./queries.js";
 import { chunkItems, FORK_TOKEN, StepCopies } from "./stepCopies.js";
-import type { Completion, EagerClaimArgs, RecordResult, RecordStepArgs, ReleaseClaimArgs, WorkflowStore } from "./WorkflowStore.js";
+import type {
+  Completion,
+  CreateChildResult,
+  EagerClaimArgs,
+  RecordResult,
+  RecordStepArgs,
+  ReleaseClaimArgs,
+  WorkflowStore,
+} from "./WorkflowStore.js";
 
 export interface DynamoWorkflowStoreOptions {
   tableName: string;
@@ -162,6 +170,75 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     return { created: false, existing };
   }
 
+  async createChildWorkflow(child: WorkflowRecord, parent: { workflowId: string; generation: number }): Promise<CreateChildResult> {
+    const incarnation = newIncarnation();
+    const running = statusList("r", [WorkflowStatus.ENQUEUED, WorkflowStatus.PENDING]);
+    // The parent's check, the child and its registration with the parent go in together:
+    // a cancel of the parent (which then reads its registry) and the child's start are
+    // ordered, so the cancel either finds the child or the child is never created.
+    const items = [
+      {
+        ConditionCheck: {
+          TableName: this.tableName,
+          Key: workflowKey(parent.workflowId),
+          ConditionExpression: `generation = :g AND cancelRequested = :false AND #status IN (${running.names})`,
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: { ...running.values, ":g": parent.generation, ":false": false },
+        },
+      },
+      { Put: { TableName: this.tableName, Item: toWorkflowItem(child, incarnation), ConditionExpression: "attribute_not_exists(pk)" } },
+      { Put: { TableName: this.tableName, Item: await this.mailboxes.childItem(parent.workflowId, child.workflowId) } },
+      ...(hasInlineInput(child) ? [] : [{ Put: { TableName: this.tableName, Item: toInputItem(child, incarnation) } }]),
+    ];
+    try {
+      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+    } catch (err) {
+      const codes = cancellationCodes(err);
+      if (codes?.[0] === "ConditionalCheckFailed") return { parentInactive: true };
+      if (codes?.[1] !== "ConditionalCheckFailed") throw err;
+      const existing = await this.getWorkflow(child.workflowId);
+      if (!existing) throw new Error(`Child workflow id "${child.workflowId}" was taken and freed again while it was being created; try again`);
+      return this.taken(existing);
+    }
+    this.noteIncarnation(child.workflowId, { [INCARNATION]: incarnation });
+    await this.stepCopies.settle(child.workflowId, { incarnation, withInput: hasInlineInput(child) });
+    return { created: true };
+  }
+
+  childrenOf(workflowId: string): Promise<string[]> {
+    return this.mailboxes.childrenOf(workflowId);
+  }
+
+  oldestMessage(workflowId: string, topic: string | undefined) {
+    return this.mailboxes.oldestMessage(workflowId, topic);
+  }
+
+  async deliverMessage(message: MailMessage, options: { idempotent?: boolean } = {}): Promise<"delivered" | "duplicate" | "notFound"> {
+    // The receiver's incarnation, for the stamp (and an early answer for an unknown id).
+    if (!(await this.getWorkflow(message.workflowId))) return "notFound";
+    try {
+      await this.doc.send(new TransactWriteCommand({ TransactItems: await this.mailboxes.deliverItems(message, options.idempotent === true) }));
+      return "delivered";
+    } catch (err) {
+      const codes = cancellationCodes(err);
+      if (codes?.[0] === "ConditionalCheckFailed") return "notFound";
+      if (options.idempotent && codes?.[1] === "ConditionalCheckFailed") return "duplicate";
+      throw err;
+    }
+  }
+
+  getEvent(workflowId: string, key: string) {
+    return this.mailboxes.getEvent(workflowId, key);
+  }
+
+  putWaiter(target: string, channel: WaitChannel, waiter: Waiter): Promise<Waiter> {
+    return this.mailboxes.putWaiter(target, channel, waiter);
+  }
+
+  waitersOf(target: string, channel: WaitChannel): Promise<Waiter[]> {
+    return this.mailboxes.waitersOf(target, channel);
+  }
+
   async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
     // Status changes only on the first claim (see advanceUpdate on why writes of it cost more).
     const promote = read.status === WorkflowStatus.ENQUEUED;
@@ -231,7 +308,9 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
   }
 
   async recordStep(args: RecordStepArgs): Promise<RecordResult> {
-    if (!args.completion && !args.markPending) {
+    const advance = args.completion !== undefined || args.markPending === true;
+    const effects = args.effects ? await this.mailboxes.effectItems(args.effects, advance ? args.workflowId : undefined) : [];
+    if (!advance && effects.length === 0) {
       // The common case: one conditional put. The claim left on the workflow record
       // names a step that is now recorded, which makes it dead; the next claim replaces it.
       return (await this.putStepIfAbsent(args.step)) ? "recorded" : "stepExists";
@@ -239,8 +318,9 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     const input: TransactWriteCommandInput = {
       TransactItems: [
         { Put: { TableName: this.tableName, ...(await this.stepPut(args.step)) } },
-        { Update: this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now, args.markPending) },
-      ],
+        ...effects,
+        ...(advance ? [{ Update: this.advanceUpdate(args.workflowId, args.expectedVersion, args.completion, args.now, args.markPending) }] : []),
+      ] as TransactWriteCommandInput["TransactItems"],
     };
     try {
       await this.doc.send(new TransactWriteCommand(input));
@@ -248,10 +328,24 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     } catch (err) {
       const codes = cancellationCodes(err);
       if (!codes) throw err;
-      if (codes[1] === "ConditionalCheckFailed") return "workflowChanged";
       if (codes[0] === "ConditionalCheckFailed") return "stepExists";
+      if (advance && codes.at(-1) === "ConditionalCheckFailed") return "workflowChanged";
+      if (codes.includes("ConditionalCheckFailed")) return "effectFailed";
       throw err;
     }
+  }
+
+  markPending(read: WorkflowRecord, now: number): Promise<boolean> {
+    return this.applies(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: workflowKey(read.workflowId),
+        ConditionExpression: "version = :v AND #status = :enqueued",
+        UpdateExpression: "SET #status = :pending, gsiStatus = :pending, updatedAt = :now, version = version + :one",
+        ExpressionAttributeNames: { "#status": "status" },
+        ExpressionAttributeValues: { ":v": read.version, ":enqueued": WorkflowStatus.ENQUEUED, ":pending": WorkflowStatus.PENDING, ":now": now, ":one": 1 },
+      }),
+    );
   }
 
   async putStepIfAbsent(step: StepRecord): Promise<boolean> {
@@ -286,7 +380,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     );
   }
 
-  async cancelWorkflow(workflowId: string, now: number): Promise<WorkflowRecord | undefined> {
+  async cancelWorkflow(workflowId: string, now: number, options: { cancelledWith?: string } = {}): Promise<WorkflowRecord | undefined> {
     const allowed = statusList("c", CANCELLABLE_STATUSES);
     // A workflow that is not cancellable is left as it is; either way, answer with it as it now is.
     await this.applies(
@@ -296,6 +390,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         ConditionExpression: `#status IN (${allowed.names})`,
         UpdateExpression:
           "SET #status = :cancelled, gsiStatus = :cancelled, cancelRequested = :true, updatedAt = :now, version = version + :one" +
+          (options.cancelledWith !== undefined ? ", cancelledWith = :with" : "") +
           this.expirySet(),
         ExpressionAttributeNames: { "#status": "status" },
         ExpressionAttributeValues: {
@@ -304,6 +399,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
           ":true": true,
           ":now": now,
           ":one": 1,
+          ...(options.cancelledWith !== undefined ? { ":with": options.cancelledWith } : {}),
           ...this.expiryValue(now),
         },
       }),
@@ -343,7 +439,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
       // before the new generation may claim it, so no step runs twice.
       UpdateExpression:
         "SET #status = :enqueued, gsiStatus = :enqueued, generation = :g, cancelRequested = :false, updatedAt = :now, version = :v1 " +
-        `REMOVE #output, #error, ${Object.keys(counters).join(", ")}, retryStep, retryAt, recoveryReason, lastFailure, expiresAt`,
+        `REMOVE #output, #error, ${Object.keys(counters).join(", ")}, retryStep, retryAt, recoveryReason, lastFailure, expiresAt, cancelledWith`,
       ExpressionAttributeNames: { ...unchanged.ExpressionAttributeNames, "#output": "output", "#error": "error", ...counters },
       ExpressionAttributeValues: {
         ...unchanged.ExpressionAttributeValues,
@@ -375,7 +471,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
       if (isConditionFailure(err) || cancellationCodes(err)?.includes("ConditionalCheckFailed")) return undefined;
       throw err;
     }
-    const { output: _o, error: _e, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, lastFailure: _lf, expiresAt: _x, ...kept } = read;
+    const { output: _o, error: _e, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, lastFailure: _lf, expiresAt: _x, cancelledWith: _cw, ...kept } = read;
     return {
       ...kept,
       status: WorkflowStatus.ENQUEUED,
@@ -486,11 +582,6 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     };
   }
 
-  /** The incarnation of a workflow: as last read (the worker reads before it records), else read now. */
-  private async incarnationOf(workflowId: string): Promise<string | undefined> {
-    if (!this.incarnations.has(workflowId)) await this.getWorkflow(workflowId);
-    return this.incarnations.get(workflowId);
-  }
 
   private expirySet(): string {
     return this.retentionSeconds === undefined ? "" : ", expiresAt = :expiresAt";

@@ -1,6 +1,16 @@
 import type { WorkflowStatus } from "../constants.js";
 import type { RecordedError } from "../serialization.js";
-import type { RunningClaim, StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
+import type {
+  MailMessage,
+  ReceivedMessage,
+  RecordEffects,
+  RunningClaim,
+  StepRecord,
+  WaitChannel,
+  Waiter,
+  WorkflowRecord,
+  WorkflowState,
+} from "../types.js";
 
 /** How a workflow ends when a write finishes it. */
 export type Completion =
@@ -9,6 +19,8 @@ export type Completion =
 
 export interface ListWorkflowsQuery {
   name?: string;
+  /** Only the children this workflow started. */
+  parentWorkflowId?: string;
   status?: WorkflowStatus;
   /** Inclusive lower bound on createdAt (epoch ms). */
   startTime?: number;
@@ -24,7 +36,10 @@ export interface Page<T> {
   nextToken?: string;
 }
 
-export type RecordResult = "recorded" | "stepExists" | "workflowChanged";
+/** "effectFailed": nothing was written because an effect's condition failed (the message to consume is gone, the receiver does not exist). */
+export type RecordResult = "recorded" | "stepExists" | "workflowChanged" | "effectFailed";
+
+export type CreateChildResult = { created: true } | { created: false; existing: WorkflowRecord } | { parentInactive: true };
 
 export interface EagerClaimArgs {
   workflowId: string;
@@ -42,6 +57,8 @@ export interface RecordStepArgs {
   completion?: Completion;
   /** The workflow is still ENQUEUED (no claim moved it): make it PENDING. */
   markPending?: boolean;
+  /** Writes that must land with the record, or not at all. */
+  effects?: RecordEffects;
   now: number;
 }
 
@@ -109,6 +126,12 @@ export interface WorkflowStore {
    */
   recordStep(args: RecordStepArgs): Promise<RecordResult>;
 
+  /**
+   * Move an ENQUEUED workflow to PENDING without a claim, if it is still at
+   * `read.version` (a workflow whose first operation waits makes no claim).
+   */
+  markPending(read: WorkflowRecord, now: number): Promise<boolean>;
+
   /** Record a step alone (after a cancel: the result is kept, the workflow is not advanced). */
   putStepIfAbsent(step: StepRecord): Promise<boolean>;
 
@@ -118,8 +141,12 @@ export interface WorkflowStore {
   /** Drop the claim held by `token`, optionally scheduling the next attempt no earlier than `retryAt`. */
   releaseClaim(args: ReleaseClaimArgs): Promise<boolean>;
 
-  /** Move a cancellable workflow to CANCELLED; returns the record after the call (unchanged if not cancellable). */
-  cancelWorkflow(workflowId: string, now: number): Promise<WorkflowRecord | undefined>;
+  /**
+   * Move a cancellable workflow to CANCELLED; returns the record after the call
+   * (unchanged if not cancellable). `cancelledWith`: the ancestor whose cancel
+   * this is, so that its resume brings this workflow back too.
+   */
+  cancelWorkflow(workflowId: string, now: number, options?: { cancelledWith?: string }): Promise<WorkflowRecord | undefined>;
 
   /**
    * Restart a workflow as a new generation if it is still at `read.version`;
@@ -135,4 +162,38 @@ export interface WorkflowStore {
 
   /** A message of this generation went to the dead-letter queue. */
   markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean>;
+
+  /**
+   * Create a child workflow and register it with its parent, atomically, only
+   * while the parent runs in `parent.generation` and is not cancelled (so a
+   * cancel never misses a child: see childrenOf). Returns the existing record if
+   * the id is taken.
+   */
+  createChildWorkflow(child: WorkflowRecord, parent: { workflowId: string; generation: number }): Promise<CreateChildResult>;
+
+  /** The ids of the children a workflow started, read consistently. */
+  childrenOf(workflowId: string): Promise<string[]>;
+
+  /** The oldest message of a topic in a workflow's mailbox (send order per topic), read consistently. */
+  oldestMessage(workflowId: string, topic: string | undefined): Promise<ReceivedMessage | undefined>;
+
+  /**
+   * Put a message into a workflow's mailbox from outside a workflow. With an
+   * `idempotencyKey` (the message's id), a second delivery of it is a "duplicate"
+   * and writes nothing. "notFound": no such workflow, nothing written.
+   */
+  deliverMessage(message: MailMessage, options?: { idempotent?: boolean }): Promise<"delivered" | "duplicate" | "notFound">;
+
+  /** The latest value a workflow set for an event key. */
+  getEvent(workflowId: string, key: string): Promise<{ value: string; setAt: number } | undefined>;
+
+  /**
+   * Register a blocked workflow with the workflow `target` that will wake it.
+   * Returns the registration in force: an earlier one for the same step and
+   * generation keeps its `until`, so a wait's timeout is fixed once.
+   */
+  putWaiter(target: string, channel: WaitChannel, waiter: Waiter): Promise<Waiter>;
+
+  /** The workflows registered as waiting on `channel` of `target`, read consistently. */
+  waitersOf(target: string, channel: WaitChannel): Promise<Waiter[]>;
 }

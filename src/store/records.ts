@@ -74,7 +74,7 @@ export const INLINE_INPUT_BYTES = 400;
 export const hasInlineInput = (wf: WorkflowRecord): boolean => Buffer.byteLength(wf.input, "utf8") <= INLINE_INPUT_BYTES;
 
 /** A stamp, or nothing for a workflow without one. */
-const stamp = (incarnation: string | undefined): Item => (incarnation === undefined ? {} : { [INCARNATION]: incarnation });
+export const incarnationStamp = (incarnation: string | undefined): Item => (incarnation === undefined ? {} : { [INCARNATION]: incarnation });
 
 export function toWorkflowItem(wf: WorkflowRecord, incarnation?: string): Item {
   const { input, ...rest } = wf;
@@ -82,7 +82,7 @@ export function toWorkflowItem(wf: WorkflowRecord, incarnation?: string): Item {
     ...workflowKey(wf.workflowId),
     type: "workflow",
     ...rest,
-    ...stamp(incarnation),
+    ...incarnationStamp(incarnation),
     ...(hasInlineInput(wf) ? { input } : {}),
     gsiName: wf.name,
     gsiStatus: wf.status,
@@ -92,7 +92,7 @@ export function toWorkflowItem(wf: WorkflowRecord, incarnation?: string): Item {
 }
 
 export function toInputItem(wf: WorkflowRecord, incarnation?: string): Item {
-  return { ...inputKey(wf.workflowId), type: "input", input: wf.input, ...stamp(incarnation) };
+  return { ...inputKey(wf.workflowId), type: "input", input: wf.input, ...incarnationStamp(incarnation) };
 }
 
 /** The attribute counting the attempts of one step (see the store's claim). */
@@ -111,7 +111,7 @@ export function fromWorkflowItem(item: Item, inputItem: Item | undefined): Workf
 }
 
 export function toStepItem(step: StepRecord, incarnation?: string): Item {
-  return { ...stepKey(step.workflowId, step.functionId), type: "step", ...step, ...stamp(incarnation) };
+  return { ...stepKey(step.workflowId, step.functionId), type: "step", ...step, ...incarnationStamp(incarnation) };
 }
 
 export function fromStepItem(item: Item): StepRecord {

@@ -1,5 +1,10 @@
 import { DeleteCommand, PutCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { INCARNATION, incarnationOf, INPUT_RECORD_SK, isInputItem, isStepItem, STEP_SK_PREFIX, stepKey, workflowKey, type Item } from "./records.js";
+import { INCARNATION, incarnationOf, INPUT_RECORD_SK, isInputItem, isStepItem, isWorkflowItem, STEP_SK_PREFIX, stepKey, workflowKey, type Item } from "./records.js";
+
+/** Past every step key: they are STEP# and ten digits. */
+const AFTER_LAST_STEP = `${STEP_SK_PREFIX}~`;
+/** Past every sort key of a partition (mailbox items included: see mailboxes.ts). */
+const PAST_EVERY_ITEM = "~";
 import { everyItem } from "./queries.js";
 
 /**
@@ -119,8 +124,13 @@ export class StepCopies {
     const ours = new Map((options.copies ?? []).map((item) => [String(item.sk), item]));
     const writes: (() => Promise<unknown>)[] = [];
     const seen = new Set<string>();
-    for await (const item of this.keys(workflowId, options.withInput ? INPUT_RECORD_SK : stepKey(workflowId, 1).sk)) {
-      if (!isStepItem(item) && !isInputItem(item)) continue;
+    for await (const item of this.keys(workflowId, options.withInput ? INPUT_RECORD_SK : stepKey(workflowId, 1).sk, PAST_EVERY_ITEM)) {
+      if (isWorkflowItem(item)) continue;
+      if (!isStepItem(item) && !isInputItem(item)) {
+        // A mailbox item (message, event, waiter, child) an expired incarnation left.
+        if (incarnationOf(item) !== options.incarnation) writes.push(() => this.deleteIf(workflowId, String(item.sk), INCARNATION, incarnationOf(item)));
+        continue;
+      }
       const sk = String(item.sk);
       const stamp = item[FORK_TOKEN];
       seen.add(sk);
@@ -148,8 +158,8 @@ export class StepCopies {
     return this.keys(workflowId, stepKey(workflowId, fromStep).sk);
   }
 
-  /** The keys and stamps of a partition's items from sort key `from` to the last step, in order, read consistently. */
-  private keys(workflowId: string, from: string): AsyncGenerator<Item> {
+  /** The keys and stamps of a partition's items from sort key `from` to `to` (the last step), in order, read consistently. */
+  private keys(workflowId: string, from: string, to = AFTER_LAST_STEP): AsyncGenerator<Item> {
     return everyItem((start) =>
       this.doc.send(
         new QueryCommand({
@@ -158,8 +168,7 @@ export class StepCopies {
           ExpressionAttributeValues: {
             ":pk": workflowKey(workflowId).pk,
             ":from": from,
-            // Past every step key: they are STEP# and ten digits.
-            ":to": `${STEP_SK_PREFIX}~`,
+            ":to": to,
           },
           ProjectionExpression: "pk, sk, #stamp, #inc",
           ExpressionAttributeNames: { "#stamp": FORK_TOKEN, "#inc": INCARNATION },

@@ -1,5 +1,6 @@
 import type {
   Completion,
+  CreateChildResult,
   EagerClaimArgs,
   ListWorkflowsQuery,
   Page,
@@ -8,7 +9,7 @@ import type {
   ReleaseClaimArgs,
   WorkflowStore,
 } from "../store/WorkflowStore.js";
-import type { RunningClaim, StepRecord, WorkflowRecord, WorkflowState } from "../types.js";
+import type { MailMessage, ReceivedMessage, RunningClaim, StepRecord, WaitChannel, Waiter, WorkflowRecord, WorkflowState } from "../types.js";
 import { CrashPoint, dynamoThrottlingError, TransientFault, transientServerError } from "./faults.js";
 import type { FaultInjector, FaultSite } from "./FaultInjector.js";
 
@@ -90,6 +91,10 @@ export class FaultyStore implements WorkflowStore {
     );
   }
 
+  markPending(read: WorkflowRecord, now: number): Promise<boolean> {
+    return this.call("markPending", { workflowId: read.workflowId }, { write: true }, () => this.inner.markPending(read, now));
+  }
+
   putStepIfAbsent(step: StepRecord): Promise<boolean> {
     return this.call(
       "putStepIfAbsent",
@@ -112,8 +117,8 @@ export class FaultyStore implements WorkflowStore {
     return this.call("releaseClaim", { workflowId: args.workflowId }, { write: true, after: [CrashPoint.afterRecord] }, () => this.inner.releaseClaim(args));
   }
 
-  cancelWorkflow(workflowId: string, now: number): Promise<WorkflowRecord | undefined> {
-    return this.call("cancelWorkflow", { workflowId }, { write: true }, () => this.inner.cancelWorkflow(workflowId, now));
+  cancelWorkflow(workflowId: string, now: number, options?: { cancelledWith?: string }): Promise<WorkflowRecord | undefined> {
+    return this.call("cancelWorkflow", { workflowId }, { write: true }, () => this.inner.cancelWorkflow(workflowId, now, options));
   }
 
   resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined> {
@@ -126,6 +131,34 @@ export class FaultyStore implements WorkflowStore {
 
   markRecoveryExceeded(args: { workflowId: string; generation: number; reason: string; now: number }): Promise<boolean> {
     return this.call("markRecoveryExceeded", { workflowId: args.workflowId }, { write: true }, () => this.inner.markRecoveryExceeded(args));
+  }
+
+  createChildWorkflow(child: WorkflowRecord, parent: { workflowId: string; generation: number }): Promise<CreateChildResult> {
+    return this.call("createChildWorkflow", { workflowId: parent.workflowId }, { write: true }, () => this.inner.createChildWorkflow(child, parent));
+  }
+
+  childrenOf(workflowId: string): Promise<string[]> {
+    return this.call("childrenOf", { workflowId }, { write: false }, () => this.inner.childrenOf(workflowId));
+  }
+
+  oldestMessage(workflowId: string, topic: string | undefined): Promise<ReceivedMessage | undefined> {
+    return this.call("oldestMessage", { workflowId }, { write: false }, () => this.inner.oldestMessage(workflowId, topic));
+  }
+
+  deliverMessage(message: MailMessage, options?: { idempotent?: boolean }): Promise<"delivered" | "duplicate" | "notFound"> {
+    return this.call("deliverMessage", { workflowId: message.workflowId }, { write: true }, () => this.inner.deliverMessage(message, options));
+  }
+
+  getEvent(workflowId: string, key: string): Promise<{ value: string; setAt: number } | undefined> {
+    return this.call("getEvent", { workflowId }, { write: false }, () => this.inner.getEvent(workflowId, key));
+  }
+
+  putWaiter(target: string, channel: WaitChannel, waiter: Waiter): Promise<Waiter> {
+    return this.call("putWaiter", { workflowId: waiter.workflowId, step: waiter.step }, { write: true }, () => this.inner.putWaiter(target, channel, waiter));
+  }
+
+  waitersOf(target: string, channel: WaitChannel): Promise<Waiter[]> {
+    return this.call("waitersOf", { workflowId: target }, { write: false }, () => this.inner.waitersOf(target, channel));
   }
 
   private async call<T>(operation: string, where: CallSite, faults: CallFaults, fn: () => Promise<T>): Promise<T> {

@@ -4,13 +4,15 @@ import { WorkflowStatus } from "../constants.js";
 import { StepAttemptsExhaustedError, UnknownWorkflowError } from "../errors.js";
 import { canWaitInProcess } from "../engine/Invocation.js";
 import { runInvocation } from "../engine/replay.js";
-import type { ExecutedOperation, InvocationResult, NextAction, StepCall, StepExecution } from "../engine/types.js";
+import type { ExecutableCall, ExecutedOperation, InvocationResult, NextAction, StepCall, StepExecution } from "../engine/types.js";
 import { decodeMessage } from "../queue/messages.js";
 import { deserialize, toRecordedError } from "../serialization.js";
 import type { Completion } from "../store/WorkflowStore.js";
 import type { RunningClaim, WorkflowRecord, WorkflowState, WorkMessage } from "../types.js";
 import type { WorkflowDefinition } from "../workflow.js";
+import { Wakes } from "../wakes.js";
 import { liveClaim, supersededClaim } from "../workflowState.js";
+import { CommunicationOperations } from "./operations.js";
 import { decideDelivery, EARLY_TOLERANCE_MS } from "./decide.js";
 import { startHeartbeat } from "./heartbeat.js";
 import type { Delivery, ProcessOutcome, WorkerDeps } from "./processMessage.js";
@@ -41,6 +43,7 @@ export class StepDelivery {
   private retryScheduled = false;
   /** This delivery's claim key (see RunningClaim.key). */
   private readonly claimKey = randomBytes(8).toString("base64url");
+  private readonly wakes: Wakes;
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -49,6 +52,7 @@ export class StepDelivery {
   ) {
     this.message = decodeMessage(delivery.body);
     this.now = deps.now ?? Date.now;
+    this.wakes = new Wakes(deps.store, deps.queue);
   }
 
   async process(): Promise<ProcessOutcome> {
@@ -120,8 +124,12 @@ export class StepDelivery {
     const decision = decideDelivery(state, this.message, this.delivery.messageId, this.now(), this.eager !== undefined);
     switch (decision.type) {
       case "stale":
+        await this.giveBack();
+        return decision.type;
       case "inactive":
         await this.giveBack();
+        // A redelivery after a crash between a child's end and the wake-up of its parent.
+        await this.wakes.afterEnd(state.workflow);
         return decision.type;
       case "duplicate":
         // An early claim on a recorded step is dead already (see liveClaim).
@@ -167,7 +175,8 @@ export class StepDelivery {
       steps: state.steps,
       target: this.message.step,
       ...(this.message.op ? { expected: this.message.op } : {}),
-      executeStep: (call) => this.executeStep(wf, definition, call),
+      execute: (call: ExecutableCall) =>
+        call.kind === "step" ? this.executeStep(wf, definition, call) : new CommunicationOperations(this.deps, wf, state.steps, this.now).run(call),
       stallTimeoutMs: Math.max(1_000, this.deadline - this.now()),
       deadline: this.deadline,
       now: this.now,
@@ -185,6 +194,15 @@ export class StepDelivery {
         await this.giveBack();
         await this.send({ ...this.message, notBefore: result.until });
         return "deferred";
+      case "blocked": {
+        await this.giveBack();
+        // A workflow that waits runs: it is no longer ENQUEUED (which means not started, or queued).
+        if (wf.status === WorkflowStatus.ENQUEUED) await this.deps.store.markPending(wf, this.now());
+        // A wait with a timeout comes back at its end; the others only when woken.
+        const { supersedes: _dead, ...message } = this.message;
+        if (result.until !== undefined) await this.send({ ...message, notBefore: result.until });
+        return "waiting";
+      }
       case "nondeterministic":
         return this.finish(wf, { status: WorkflowStatus.ERROR, error: toRecordedError(result.error) });
       case "finished":
@@ -243,16 +261,23 @@ export class StepDelivery {
   private async record(state: WorkflowState, executed: ExecutedOperation, next: NextAction): Promise<ProcessOutcome | "raced"> {
     const wf = state.workflow;
     const step = toStepRecord(wf.workflowId, executed, this.now());
+    const completion = next.type === "continue" ? undefined : toCompletion(next, wf);
     const result = await this.deps.store.recordStep({
       workflowId: wf.workflowId,
       expectedVersion: this.expectedVersion!,
       step,
-      ...(next.type === "continue" ? {} : { completion: toCompletion(next, wf) }),
-      markPending: executed.call.kind === "sleep" && wf.status === WorkflowStatus.ENQUEUED,
+      ...(completion ? { completion } : {}),
+      // Only a step's claim moves the workflow to PENDING; the other operations make no claim.
+      markPending: executed.call.kind !== "step" && wf.status === WorkflowStatus.ENQUEUED,
+      ...(executed.effects ? { effects: executed.effects } : {}),
       now: this.now(),
     });
+    if (result === "effectFailed") {
+      throw new Error(`Step ${step.functionId} (${step.kind} "${step.name}") of workflow "${wf.workflowId}" could not be recorded: what it consumes or reaches changed meanwhile; retrying`);
+    }
     if (result === "workflowChanged") {
-      if (executed.call.kind === "sleep") return "raced";
+      // Only a step's outcome is kept after a cancel: the others re-decide from a fresh read.
+      if (executed.call.kind !== "step") return "raced";
       // Cancelled (or resumed) while the step ran: keep its result, leave the workflow be.
       await this.deps.store.putStepIfAbsent(step);
       await this.release();
@@ -261,6 +286,8 @@ export class StepDelivery {
     // "stepExists": recorded by a rival delivery, or by our own put whose answer was lost
     // and retried: either way the next message must exist, and a duplicate of it is harmless.
     if (result === "stepExists") await this.release();
+    await this.wakes.afterOperation(step);
+    if (completion) await this.wakes.afterEnd({ ...wf, status: completion.status });
     if (next.type === "continue") {
       // Our claim is dead once its step is recorded; after a sleep, the claim left from an earlier step is.
       const dead = executed.call.kind === "step" ? this.claimKey : supersededClaim(wf, state.steps);
@@ -279,7 +306,10 @@ export class StepDelivery {
   /** Finish the workflow without recording a step; finishing drops any claim, ours included. */
   private async finish(wf: WorkflowRecord, completion: Completion): Promise<ProcessOutcome | "raced"> {
     const done = await this.deps.store.completeWorkflow({ workflowId: wf.workflowId, expectedVersion: this.expectedVersion!, completion, now: this.now() });
-    if (done) return "finished";
+    if (done) {
+      await this.wakes.afterEnd({ ...wf, status: completion.status });
+      return "finished";
+    }
     await this.giveBack();
     return "raced";
   }
@@ -293,6 +323,9 @@ export class StepDelivery {
   private async ensureContinuation(state: WorkflowState, lastRecorded: number): Promise<void> {
     const wf = state.workflow;
     if (this.message.step !== lastRecorded || liveClaim(wf, state.steps, this.now())) return;
+    // The first delivery may also have died before waking whoever waits on what the step did.
+    const recorded = state.steps.find((s) => s.functionId === lastRecorded);
+    if (recorded) await this.wakes.afterOperation(recorded);
     const dead = supersededClaim(wf, state.steps);
     await this.send({ workflowId: wf.workflowId, step: lastRecorded + 1, generation: wf.generation, ...(dead !== undefined ? { supersedes: dead } : {}) });
   }

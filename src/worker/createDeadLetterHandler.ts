@@ -6,6 +6,9 @@ import { clip, clipText } from "../limits.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
 import { decodeMessage } from "../queue/messages.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
+import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
+import type { WorkQueue } from "../queue/WorkQueue.js";
+import { Wakes } from "../wakes.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 import type { WorkflowState, WorkMessage } from "../types.js";
 import { lastRecordedStep } from "../workflowState.js";
@@ -18,6 +21,8 @@ const REASON_ERROR_CHARS = 1_000;
 export interface DeadLetterHandlerOptions {
   /** @default DynamoWorkflowStore on $CAIRN_TABLE_NAME */
   store?: WorkflowStore;
+  /** The work queue, to wake a parent waiting for the marked workflow's end. @default SqsWorkQueue on $CAIRN_QUEUE_URL */
+  queue?: WorkQueue;
   logger?: Logger;
   /**
    * The work queue's `maxReceiveCount`, quoted in the reason. (ApproximateReceiveCount
@@ -68,6 +73,9 @@ export function deadLetterVerdict(state: WorkflowState | undefined, message: Wor
  */
 export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) {
   const store = options.store ?? DynamoWorkflowStore.fromEnv();
+  // Built on first use: only a child workflow's parent is ever woken from here.
+  let wakes: Wakes | undefined;
+  const wakesOf = (): Wakes => (wakes ??= new Wakes(store, options.queue ?? SqsWorkQueue.fromEnv()));
   const log = options.logger ?? defaultLogger;
   const maxReceiveCount = options.maxReceiveCount ?? receiveCountFromEnv(log);
 
@@ -106,8 +114,11 @@ export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) 
     const marked = await orDrop(record, about, () =>
       store.markRecoveryExceeded({ workflowId: message.workflowId, generation: message.generation, reason, now: Date.now() }),
     );
-    if (marked?.value) log.warn("workflow marked MAX_RECOVERY_ATTEMPTS_EXCEEDED", { ...about, reason });
-    else if (marked) drop("inactive", record, { ...about, note: "the workflow changed before it could be marked" });
+    if (marked?.value) {
+      log.warn("workflow marked MAX_RECOVERY_ATTEMPTS_EXCEEDED", { ...about, reason });
+      const wf = read.value!.workflow;
+      if (wf.parentWorkflowId !== undefined) await wakesOf().afterEnd({ ...wf, status: WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED });
+    } else if (marked) drop("inactive", record, { ...about, note: "the workflow changed before it could be marked" });
   };
 
   return sqsBatchHandler(

@@ -25,6 +25,7 @@ export type ProcessOutcome =
   | "finished" // the workflow ended without a new step
   | "retryScheduled" // the step failed and will run again later
   | "recordedAfterCancel" // the step finished after a cancel: recorded, workflow untouched
+  | "waiting" // the workflow waits for a child's end, a message or an event: their wake-up message (or its timeout's) carries it on
   | "deferred" // too early (sleep, backoff, an older claim still running): sent again with a delay
   | "duplicate" // the step is already recorded; the continuation was made sure of
   | "busy" // another delivery of the same step holds the claim

@@ -14,6 +14,7 @@ export function toStepRecord(workflowId: string, executed: ExecutedOperation, co
     kind: call.kind,
     attempts: executed.attempt,
     startedAt: executed.startedAt,
+    ...executed.details,
   };
   if (call.kind === "sleep") {
     const wakeAt = executed.wakeAt ?? executed.startedAt;

@@ -80,8 +80,9 @@ export function journalingStore(inner: WorkflowStore, journal: Journal): Workflo
       return out;
     },
     completeWorkflow: (args) => inner.completeWorkflow(args),
+    markPending: (read, now) => inner.markPending(read, now),
     releaseClaim: (args) => inner.releaseClaim(args),
-    cancelWorkflow: (id, now) => inner.cancelWorkflow(id, now),
+    cancelWorkflow: (id, now, options) => inner.cancelWorkflow(id, now, options),
     resumeWorkflow: async (read, options) => {
       const out = await inner.resumeWorkflow(read, options);
       if (out && options.deleteStep !== undefined) log(read.workflowId, options.deleteStep, "deleted");
@@ -89,5 +90,12 @@ export function journalingStore(inner: WorkflowStore, journal: Journal): Workflo
     },
     recordFailure: (args) => inner.recordFailure(args),
     markRecoveryExceeded: (args) => inner.markRecoveryExceeded(args),
+    createChildWorkflow: (child, parent) => inner.createChildWorkflow(child, parent),
+    childrenOf: (id) => inner.childrenOf(id),
+    oldestMessage: (id, topic) => inner.oldestMessage(id, topic),
+    deliverMessage: (message, options) => inner.deliverMessage(message, options),
+    getEvent: (id, key) => inner.getEvent(id, key),
+    putWaiter: (target, channel, waiter) => inner.putWaiter(target, channel, waiter),
+    waitersOf: (target, channel) => inner.waitersOf(target, channel),
   };
 }

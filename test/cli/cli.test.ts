@@ -6,6 +6,9 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { countdown, failing, greet } from "../../examples/cli-workflows.js";
+import { approvalWorkflow } from "../../functions/workflows.js";
+import { OPERATIONS } from "../../src/control/operations.js";
+import { defineWorkflow } from "../../src/index.js";
 import type { LocalRuntime } from "../../src/local/index.js";
 import { startTestRuntime, waitFor } from "../helpers/runtime.js";
 import { startFakeAws, type FakeAws } from "./fakeAws.js";
@@ -43,6 +46,11 @@ function cairn(args: string[], options: { env: NodeJS.ProcessEnv; cwd: string })
   });
 }
 
+/** Greets through a child workflow. */
+const family = defineWorkflow("cli.family", async (ctx, input: { name: string }) => (await ctx.startWorkflow(greet, input)).getResult());
+/** Waits for a child that waits for a decision. */
+const manager = defineWorkflow("cli.manager", async (ctx) => (await ctx.startWorkflow(approvalWorkflow, { timeoutMs: 60_000 })).getResult());
+
 function json<T = any>(run: Run): T {
   assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
   return JSON.parse(run.stdout) as T;
@@ -56,7 +64,7 @@ describe("cairn CLI", () => {
 
   before(async () => {
     assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` first`);
-    rt = await startTestRuntime([greet, countdown, failing]);
+    rt = await startTestRuntime([greet, countdown, failing, approvalWorkflow, family, manager]);
     cwd = mkdtempSync(path.join(tmpdir(), "cairn-cli-"));
     env = { ...cleanEnv(), ...rt.env };
   });
@@ -189,6 +197,98 @@ describe("cairn CLI", () => {
     });
   });
 
+  describe("send, event, list --parent", () => {
+    it("sends a decision to a waiting workflow and prints the events it sets", async () => {
+      // Prepare
+      assert.equal((await run("start", "approval", "--id", "cli-approval-1", "--input", '{"timeoutMs":60000}')).code, 0);
+
+      // Act / Assess: the event it sets first, waited for
+      const waiting = await run("event", "cli-approval-1", "state", "--timeout", "20000");
+      assert.equal(waiting.code, 0, waiting.stderr);
+      assert.equal(waiting.stdout, '"waiting"\n');
+
+      // Act: the decision, twice with one idempotency key
+      const sent = await run("send", "cli-approval-1", "--message", '{"approved":true,"by":"cli"}', "--topic", "decision", "--idempotency-key", "d-1");
+      const again = json(await run("send", "cli-approval-1", "--message", '{"approved":false}', "--topic", "decision", "--idempotency-key", "d-1", "--json"));
+
+      // Assess
+      assert.equal(sent.code, 0, sent.stderr);
+      assert.equal(sent.stdout, 'Sent a message to workflow cli-approval-1 on topic "decision"\n');
+      assert.deepEqual(again, { workflowId: "cli-approval-1", topic: "decision", delivered: true });
+      assert.deepEqual(json(await run("result", "cli-approval-1", "--timeout", "20000")), { state: "approved", decidedBy: "cli" });
+      assert.deepEqual(json(await run("event", "cli-approval-1", "state", "--json")), { workflowId: "cli-approval-1", key: "state", set: true, value: "approved" });
+
+      // Act / Assess: a key never set, after its --timeout
+      const unset = await run("event", "cli-approval-1", "no such key", "--timeout", "200");
+      assert.equal(unset.code, 0, unset.stderr);
+      assert.equal(unset.stdout, 'Event "no such key" of workflow cli-approval-1 is not set.\n');
+      assert.deepEqual(json(await run("event", "cli-approval-1", "nope", "--timeout", "0", "--json")), { workflowId: "cli-approval-1", key: "nope", set: false });
+    });
+
+    it("lists a workflow's children with --parent; status and steps name parent and child", async () => {
+      // Prepare
+      assert.equal((await run("start", "cli.family", "--id", "cli-family-1", "--input", '{"name":"Kid"}')).code, 0);
+      assert.deepEqual(json(await run("result", "cli-family-1", "--timeout", "20000")), { greeting: "HELLO, KID!", length: 11 });
+
+      // Act
+      const children = json(await run("list", "--parent", "cli-family-1", "--json")).workflows as { workflowId: string; name: string }[];
+      const table = await run("list", "--parent", "cli-family-1");
+      const none = json(await run("list", "--parent", "cli-greet-1", "--json"));
+
+      // Assess
+      assert.deepEqual(children.map((w) => w.name), ["greet"]);
+      const childId = children[0]!.workflowId;
+      assert.match(table.stdout, new RegExp(`^${childId}\\s+greet\\s+SUCCESS`, "m"));
+      assert.deepEqual(none.workflows, []);
+      const status = await run("status", childId);
+      assert.match(status.stdout, /^Parent:\s+cli-family-1$/m);
+      assert.doesNotMatch((await run("status", "cli-family-1")).stdout, /^Parent:/m);
+      const steps = (await run("steps", "cli-family-1")).stdout.trim().split("\n");
+      assert.match(steps[0]!, /^#\s+NAME\s+KIND\s+STATUS\s+ATTEMPTS\s+STARTED\s+COMPLETED\s+CHILD WORKFLOW\s+OUTPUT \/ ERROR$/);
+      assert.ok(steps.slice(1).some((line) => line.includes(` ${childId} `)), steps.join("\n"));
+      assert.doesNotMatch((await run("steps", "cli-greet-1")).stdout, /CHILD WORKFLOW/);
+    });
+
+    it("cancel names the descendants it cancelled too", async () => {
+      assert.equal((await run("start", "cli.manager", "--id", "cli-manager-1")).code, 0);
+      const child = await waitFor("the child", async () => json(await run("list", "--parent", "cli-manager-1", "--json")).workflows[0]?.workflowId as string | undefined);
+      const cancelled = await run("cancel", "cli-manager-1");
+      assert.equal(cancelled.code, 0, cancelled.stderr);
+      assert.equal(cancelled.stdout, `Workflow cli-manager-1 is CANCELLED, and so are its descendants ${child}\n`);
+      assert.equal((await rt.client.getWorkflowStatus(child)).status, "CANCELLED");
+    });
+
+    it("describes the commands and their options in the help", async () => {
+      // Commander wraps descriptions at the terminal's width: compare with the wrapping undone.
+      const help = async (...args: string[]) => (await run(...args, "--help")).stdout.replace(/\s+/g, " ");
+      const all = await help();
+      assert.ok(all.includes(" send [options] <workflowId> send a message to a workflow (it receives it with ctx.recv) "), all);
+      assert.ok(all.includes(" event [options] <workflowId> <key> print the latest value of a workflow's event (ctx.setEvent) "), all);
+      const send = await help("send");
+      for (const option of ["--message <json> the message as JSON", "--topic <topic>", "--idempotency-key <key> deliver the message once"]) assert.ok(send.includes(option), `send --help names ${option}`);
+      assert.ok((await help("event")).includes("--timeout <ms> wait this long for the event to be set (default: 60000)"));
+      assert.ok((await help("list")).includes("--parent <workflowId> only the child workflows this workflow started"));
+    });
+
+    it("refuses a bad --message, a missing one and a topic over its limit, and names an unknown workflow", async () => {
+      const badJson = await run("send", "cli-greet-1", "--message", "{approved: true}");
+      assert.equal(badJson.code, 2);
+      assert.match(badJson.stderr, /--message.*not valid JSON/);
+      const noMessage = await run("send", "cli-greet-1", "--topic", "decision");
+      assert.equal(noMessage.code, 2);
+      assert.match(noMessage.stderr, /required option '--message <json>' not specified/);
+      const longTopic = await run("send", "cli-greet-1", "--message", "1", "--topic", "t".repeat(300));
+      assert.equal(longTopic.code, 2);
+      assert.match(longTopic.stderr, /VALIDATION_ERROR: topic must have 1-256 characters/);
+      const badTimeout = await run("event", "cli-greet-1", "state", "--timeout", "soon");
+      assert.equal(badTimeout.code, 2);
+      for (const missing of [await run("send", "cli-none", "--message", "1"), await run("event", "cli-none", "state", "--timeout", "0")]) {
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /WORKFLOW_NOT_FOUND.*cli-none/);
+      }
+    });
+  });
+
   describe("errors", () => {
     it("exits 1 and names the error code when the operation fails", async () => {
       const missing = await run("status", "no-such-workflow");
@@ -310,13 +410,11 @@ describe("cairn CLI", () => {
   describe("Lambda mode", () => {
     let aws: FakeAws;
     let lambdaEnv: NodeJS.ProcessEnv;
-    const ops = ["start", "status", "result", "cancel", "resume", "fork", "list", "steps"] as const;
-
     before(async () => {
       aws = await startFakeAws({
         client: rt.client,
-        functions: Object.fromEntries(ops.map((op) => [`cairn-${op}`, op])),
-        stacks: { CairnDemo: { ...Object.fromEntries(ops.map((op) => [`${op[0]!.toUpperCase()}${op.slice(1)}FunctionName`, `cairn-${op}`])), TableName: "t" } },
+        functions: Object.fromEntries(OPERATIONS.map((op) => [`cairn-${op}`, op])),
+        stacks: { CairnDemo: { ...Object.fromEntries(OPERATIONS.map((op) => [`${op[0]!.toUpperCase()}${op.slice(1)}FunctionName`, `cairn-${op}`])), TableName: "t" } },
       });
       // No table or queue: every operation has to go through the functions.
       lambdaEnv = { ...cleanEnv(), AWS_ENDPOINT_URL_LAMBDA: aws.endpoint, AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "x" };
@@ -345,6 +443,20 @@ describe("cairn CLI", () => {
       const noFunction = await lambda("status", "x", "--function-prefix", "other-");
       assert.equal(noFunction.code, 1);
       assert.match(noFunction.stderr, /LAMBDA_INVOKE_FAILED.*ResourceNotFoundException/);
+    });
+
+    it("sends, reads events and lists children through the send, event and list functions", async () => {
+      const lambda = (...args: string[]) => cairn([...args, "--stack", "CairnDemo"], { env: lambdaEnv, cwd });
+      assert.equal((await lambda("start", "approval", "--id", "cli-lambda-2")).code, 0);
+      assert.deepEqual(json(await lambda("event", "cli-lambda-2", "state", "--timeout", "20000", "--json")).value, "waiting");
+      const sent = await lambda("send", "cli-lambda-2", "--message", '{"approved":false,"by":"lambda"}', "--topic", "decision");
+      assert.equal(sent.code, 0, sent.stderr);
+      assert.deepEqual(json(await lambda("result", "cli-lambda-2", "--timeout", "20000", "--json")).output, { state: "rejected", decidedBy: "lambda" });
+      assert.equal(json(await lambda("event", "cli-lambda-2", "nope", "--timeout", "100", "--json")).set, false);
+      assert.equal((await lambda("start", "cli.family", "--id", "cli-lambda-3", "--input", '{"name":"Lu"}')).code, 0);
+      await rt.client.retrieveWorkflow("cli-lambda-3").getResult({ timeoutMs: 20_000 });
+      assert.deepEqual(json(await lambda("list", "--parent", "cli-lambda-3", "--json")).workflows.map((w: { name: string }) => w.name), ["greet"]);
+      for (const fn of ["cairn-send", "cairn-event", "cairn-list"]) assert.ok(aws.invocations.includes(fn), `${fn} was invoked`);
     });
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { namesFromFunctionsOption, namesFromOutputs } from "../../src/cli/functionNames.js";
+import { namesFromEnv, namesFromFunctionsOption, namesFromOutputs, namesFromPrefix } from "../../src/cli/functionNames.js";
 import { parseTime } from "../../src/cli/parse.js";
 import { formatFields, formatTable } from "../../src/cli/table.js";
 
@@ -35,6 +35,12 @@ describe("CLI formatting and parsing", () => {
         start: "fn-start",
         status: "fn-status",
       });
+    });
+
+    it("knows the send and event functions by their outputs, environment variables and prefix", () => {
+      assert.deepEqual(namesFromOutputs({ SendFunctionName: "fn-send", CairnEventFunctionNameA1B2C3: "fn-event" }), { send: "fn-send", event: "fn-event" });
+      assert.deepEqual(namesFromEnv({ CAIRN_SEND_FUNCTION: "fn-send", CAIRN_EVENT_FUNCTION: "fn-event" }), { send: "fn-send", event: "fn-event" });
+      assert.equal(namesFromPrefix("cairn-").event, "cairn-event");
     });
 
     it("reads a `cdk deploy --outputs-file` file", () => {

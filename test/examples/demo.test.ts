@@ -18,7 +18,7 @@ function runDemo(): Promise<{ code: number | null; out: string }> {
 }
 
 describe("npm run demo", () => {
-  it("runs, cancels, resumes and forks workflows on the embedded stack and says so", async () => {
+  it("runs, cancels, resumes and forks workflows, and cancels and resumes a tree, on the embedded stack and says so", async () => {
     // Act
     const { code, out } = await runDemo();
 
@@ -31,6 +31,11 @@ describe("npm run demo", () => {
     assert.match(out, /SUCCESS \(from order-A\)/);
     assert.match(out, /Forked from:\s+order-A at step 3/);
     assert.match(out, /order-A-fork\s+order-fulfilment\s+SUCCESS/);
+    assert.match(out, /cancelWorkflow\(batch-1, \{ wait: true \}\) returned: CANCELLED, idle: true, descendants cancelled: batch-1-C, batch-1-D/);
+    assert.match(out, /batch-1-C\s+order-fulfilment\s+CANCELLED/);
+    assert.match(out, /result: \{"approvedBy":"alice","shipped":\["trk-C","trk-D"\]\}/);
+    assert.match(out, /stage: approved by alice/);
+    assert.match(out, /batch-1-D\s+order-fulfilment\s+SUCCESS/);
     assert.match(out, /Done: the embedded stack is stopped/);
   });
 });

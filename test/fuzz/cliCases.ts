@@ -1,5 +1,5 @@
 import { fixtureIds, type Aim } from "./controlCases.js";
-import { FUZZ_WORKFLOW_NAMES } from "./workflows.js";
+import { FUZZ_TOPICS, FUZZ_WORKFLOW_NAMES } from "./workflows.js";
 import { deepText, hostileNumberText, hostileString, validId, weighted } from "./values.js";
 
 /** One run of the built CLI: its arguments and the workflows they name. */
@@ -29,6 +29,7 @@ export function genCliCase(aim: Aim): CliCase {
       [4, () => hostileString(rng, { maxLength: MAX_ARG })],
       [1, () => rng.pick(["-x", "--json", "--", "-1"])],
     ])();
+  const key = (): string => (rng.chance(0.6) ? rng.pick(FUZZ_TOPICS) : hostileString(rng, { maxLength: rng.pick([300, MAX_ARG]) }));
   const num = (): string => (rng.chance(0.5) ? String(rng.int(0, 5)) : rng.chance(0.7) ? hostileNumberText(rng) : rng.pick(["abc", "", " ", "1_000", "0x10", "Infinity"]));
 
   const command = weighted(rng, [
@@ -40,6 +41,8 @@ export function genCliCase(aim: Aim): CliCase {
     [3, "fork"],
     [3, "list"],
     [3, "start"],
+    [2, "send"],
+    [2, "event"],
     [1, "nonsense"],
   ] as const);
   const args: string[] = [command];
@@ -75,6 +78,26 @@ export function genCliCase(aim: Aim): CliCase {
       if (rng.chance(0.4)) args.push("--limit", num());
       if (rng.chance(0.3)) args.push("--next-token", aim.tokens.length && rng.chance(0.5) ? rng.pick(aim.tokens) : hostileString(rng, { maxLength: MAX_ARG }));
       if (rng.chance(0.3)) args.push("--desc");
+      if (rng.chance(0.15)) args.push("--parent", id());
+      break;
+    case "send":
+      if (rng.chance(0.95)) args.push(id());
+      if (rng.chance(0.9)) {
+        args.push("--message", weighted<() => string>(rng, [
+          [4, () => '{"approved":true}'],
+          [2, () => "{not json"],
+          [2, () => deepText(rng.pick([100, 129, 5_000]))],
+          [2, () => JSON.stringify(hostileString(rng, { maxLength: MAX_ARG - 2 }))],
+        ])());
+      }
+      if (rng.chance(0.5)) args.push("--topic", key());
+      if (rng.chance(0.3)) args.push("--idempotency-key", key());
+      break;
+    case "event":
+      if (rng.chance(0.95)) args.push(id());
+      if (rng.chance(0.9)) args.push(key());
+      // Its default wait is a minute: always a short one (or a bad one).
+      args.push("--timeout", rng.chance(0.8) ? String(rng.int(0, 300)) : rng.pick(["abc", "-1", "1.5", ""]));
       break;
     case "start":
       if (rng.chance(0.95)) args.push(rng.chance(0.7) ? rng.pick(FUZZ_WORKFLOW_NAMES.filter((n) => n !== "fuzz.bulky")) : hostileString(rng, { maxLength: MAX_ARG }));

@@ -1,7 +1,7 @@
 import { OPERATIONS, type OperationName } from "../../src/control/operations.js";
 import type { SeededRandom } from "../../src/testing/random.js";
 import type { GlobalFixtures, RoundFixtures } from "./fixtures.js";
-import { FUZZ_WORKFLOW_NAMES } from "./workflows.js";
+import { FUZZ_TOPICS, FUZZ_WORKFLOW_NAMES } from "./workflows.js";
 import { deepText, hostileJsonText, hostileNumberText, hostileString, validId, weighted } from "./values.js";
 
 /** What the generators may aim at. */
@@ -102,6 +102,16 @@ function tokenText(aim: Aim): string {
   ])();
 }
 
+/** A topic, an idempotency key or an event key as JSON text: mostly a usual one, else at its limit, hostile or not a string. */
+function keyText(rng: SeededRandom): string {
+  return weighted<() => string>(rng, [
+    [5, () => JSON.stringify(rng.pick(FUZZ_TOPICS))],
+    [1, () => JSON.stringify(rng.pick(["", "k".repeat(256), "k".repeat(257)]))],
+    [3, () => JSON.stringify(hostileString(rng, { maxLength: 100_000 }))],
+    [1, () => rng.pick(["null", "7", "[]", "{}"])],
+  ])();
+}
+
 function versionText(rng: SeededRandom): string {
   return weighted<() => string>(rng, [
     [4, () => JSON.stringify(rng.pick(["v1", "v2", "2026-11-25"]))],
@@ -110,7 +120,7 @@ function versionText(rng: SeededRandom): string {
   ])();
 }
 
-/** An Invoke payload for one of the eight control functions, and the workflows it names. */
+/** An Invoke payload for one of the control functions, and the workflows it names. */
 export function genControlCase(aim: Aim): ControlCase {
   const { rng } = aim;
   const op = rng.pick(OPERATIONS);
@@ -156,6 +166,19 @@ export function genControlCase(aim: Aim): ControlCase {
       opt(0.5, "limit", () => (rng.chance(0.5) ? String(rng.pick([1, 2, 5, 20, 100, 500, 1000])) : hostileNumberText(rng)));
       opt(0.35, "nextToken", () => tokenText(aim));
       opt(0.3, "sortDesc", () => rng.pick(["true", "false", '"true"', "0"]));
+      opt(0.15, "parentWorkflowId", () => idText(aim, []));
+      break;
+    case "send":
+      opt(0.95, "workflowId", () => idText(aim, targets));
+      opt(0.9, "message", () => hostileJsonText(rng, { maxBytes: 1_500_000 }));
+      opt(0.5, "topic", () => keyText(rng));
+      opt(0.3, "idempotencyKey", () => keyText(rng));
+      break;
+    case "event":
+      opt(0.95, "workflowId", () => idText(aim, targets));
+      opt(0.9, "key", () => keyText(rng));
+      // Without one it waits the default minute, cut at the invocation's deadline: keep that rare.
+      opt(0.85, "timeoutMs", () => timeoutText(rng));
       break;
   }
   // Extra and hostile fields: unknown keys are ignored, "__proto__" must not smuggle fields in.

@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { WorkflowStore } from "../../src/store/WorkflowStore.js";
 import { clip } from "./values.js";
+import { FUZZ_TOPICS } from "./workflows.js";
 
 /**
  * What the fuzz holds every answer to. A control answer, a CLI run, a worker or
@@ -209,7 +210,9 @@ export async function snapshot(store: WorkflowStore, workflowId: string): Promis
     const steps = [...state.steps].sort((a, b) => a.functionId - b.functionId);
     const live = running && !steps.some((s) => s.functionId === running.step) ? running : undefined;
     const workflow = { ...rest, ...(live ? { running: live } : {}) };
-    return JSON.stringify({ workflow, steps });
+    // The oldest message of each topic the fuzz sends on, so a refused send that left one behind shows.
+    const mailbox = await Promise.all([undefined, ...FUZZ_TOPICS].map((topic) => store.oldestMessage(workflowId, topic)));
+    return JSON.stringify({ workflow, steps, mailbox });
   } catch (err) {
     return `unreadable (${describeReason(err)})`;
   }
@@ -220,8 +223,8 @@ export function snapshotDiff(before: string, after: string): string {
   if (before === "absent" || after === "absent" || before.startsWith("unreadable") || after.startsWith("unreadable")) {
     return `${clip(before, 80)} -> ${clip(after, 80)}`;
   }
-  const a = JSON.parse(before) as { workflow: Record<string, unknown>; steps: unknown[] };
-  const b = JSON.parse(after) as { workflow: Record<string, unknown>; steps: unknown[] };
+  const a = JSON.parse(before) as { workflow: Record<string, unknown>; steps: unknown[]; mailbox: unknown[] };
+  const b = JSON.parse(after) as { workflow: Record<string, unknown>; steps: unknown[]; mailbox: unknown[] };
   const changed: string[] = [];
   for (const key of new Set([...Object.keys(a.workflow), ...Object.keys(b.workflow)])) {
     const x = JSON.stringify(a.workflow[key]);
@@ -229,5 +232,6 @@ export function snapshotDiff(before: string, after: string): string {
     if (x !== y) changed.push(`${key}: ${clip(String(x), 120)} -> ${clip(String(y), 120)}`);
   }
   if (JSON.stringify(a.steps) !== JSON.stringify(b.steps)) changed.push(`steps: ${a.steps.length} -> ${b.steps.length} records (or their content)`);
+  if (JSON.stringify(a.mailbox) !== JSON.stringify(b.mailbox)) changed.push(`mailbox: ${clip(JSON.stringify(a.mailbox), 120)} -> ${clip(JSON.stringify(b.mailbox), 120)}`);
   return `[${changed.map((c) => c.slice(0, c.indexOf(":"))).join(", ")}] ${changed.join("; ")}`;
 }

@@ -5,7 +5,7 @@
  * - fixtures.ts     per round: a workflow running (step 2 held), finished, failed, asleep, cancelled, dead-lettered;
  *                   once per run: a 6.5 MB history and big inputs, for answers near Lambda's 6 MB
  * - values.ts       seeded hostile values (strings, numbers, JSON: deep, wide, tagged, "__proto__")
- * - controlCases.ts Invoke payloads for the eight control functions
+ * - controlCases.ts Invoke payloads for the control functions
  * - workerCases.ts  SQS records for the worker: malformed, plausible but wrong, the issue's early-claim takeover,
  *                   duplicates of the live message, far-future notBefore, batches
  * - cliCases.ts     arguments of the built CLI; cliRunner.ts runs it, one process per case
@@ -19,7 +19,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SQSRecord } from "aws-lambda";
 import { createControlHandler, createDeadLetterHandler, createLogger, createWorker, WorkflowStatus, type ProcessOutcome } from "../../src/index.js";
-import { OPERATIONS, type OperationName } from "../../src/control/operations.js";
+import { OPERATIONS, WRITE_OPERATIONS, type OperationName } from "../../src/control/operations.js";
 import { startLocalRuntime, type LocalRuntime } from "../../src/local/index.js";
 import { lambdaContext } from "../../src/local/lambdaContext.js";
 import { SeededRandom } from "../../src/testing/random.js";
@@ -90,7 +90,6 @@ export function reportLine(r: FuzzReport): string {
 
 export const isClean = (r: FuzzReport): boolean => COUNTERS.every((c) => r[c] === 0);
 
-const WRITES: readonly OperationName[] = ["start", "cancel", "resume", "fork"];
 const TERMINAL: readonly string[] = [WorkflowStatus.SUCCESS, WorkflowStatus.ERROR, WorkflowStatus.CANCELLED, WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED];
 /** The work queue's redrive setting in the fuzz stack; the simulated event source honours it too. */
 const MAX_RECEIVE_COUNT = 4;
@@ -305,7 +304,7 @@ class FuzzRun {
       if (after === snap) continue;
       this.quiescent.delete(id);
       // A write that succeeded changes state; a timed-out one may have (as on Lambda, its outcome is unknown).
-      if ((ok && WRITES.includes(k.op)) || code === "FUNCTION_TIMEOUT") continue;
+      if ((ok && WRITE_OPERATIONS.includes(k.op)) || code === "FUNCTION_TIMEOUT") continue;
       this.findings.add("unintendedStateChanges", where, `${k.op} answered ${code} but changed ${id}: ${snapshotDiff(snap, after)}`);
     }
     if (created && !ok && code !== "FUNCTION_TIMEOUT") {
@@ -436,7 +435,7 @@ class FuzzRun {
       }
     }
     for (const p of problems) this.findings.add("internalErrors", where, `cli ${k.args[0]}: ${p}`);
-    const write = ["start", "cancel", "resume", "fork"].includes(k.args[0]!);
+    const write = (WRITE_OPERATIONS as readonly string[]).includes(k.args[0]!);
     for (const [id, snap] of before) {
       const after = await snapshot(this.rt.store, id);
       if (after === snap) continue;

@@ -85,6 +85,9 @@ export class BodyJournal {
 }
 
 /** Names of the fuzz workflows: the control payloads start these (and names that do not exist). */
+/** The topics (and event keys) the fuzz's sends and event reads mostly use; snapshots read these mailboxes. */
+export const FUZZ_TOPICS = ["decision", "fuzz"] as const;
+
 export const FUZZ_WORKFLOW_NAMES = ["fuzz.steps", "fuzz.fails", "fuzz.sleeper", "fuzz.echo", "fuzz.bulky"] as const;
 
 /**

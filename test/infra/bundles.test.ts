@@ -34,7 +34,8 @@ import { importsOf, resolveEnvironment, synthReferenceApp, type DeployedFunction
  *
  * Workflows are the reference app's examples (functions/workflows.ts): `flaky`
  * for a failing step that is retried, `order` (its durable sleep) for cancel,
- * resume and fork; and one it does not deploy, for the dead-letter path.
+ * resume and fork, `orderBatch` for child workflows, `approval` for messages
+ * and events; and one it does not deploy, for the dead-letter path.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -238,7 +239,7 @@ function withLogs(roles: string[], run: () => Promise<void>): () => Promise<void
 describe("the deployed bundles of the reference app", () => {
   it("are one file per function that needs only Node.js and the AWS SDK that the Lambda runtime provides", () => {
     const roles = Object.keys(app.functions).sort();
-    assert.deepEqual(roles, ["cancel", "deadLetterHandler", "fork", "list", "reaper", "result", "resume", "start", "status", "steps", "worker"]);
+    assert.deepEqual(roles, ["cancel", "deadLetterHandler", "event", "fork", "list", "reaper", "result", "resume", "send", "start", "status", "steps", "worker"]);
     for (const fn of Object.values<DeployedFunction>(app.functions)) {
       const foreign = importsOf(fn.bundle).filter((m) => !m.startsWith("node:") && !builtinModules.includes(m) && !m.startsWith("@aws-sdk/"));
       assert.deepEqual(foreign, [], `${fn.role} loads modules Lambda does not provide`);
@@ -249,24 +250,26 @@ describe("the deployed bundles of the reference app", () => {
   describe("run as deployed", { concurrency: true }, () => {
     it(
       "answer refusals with Cairn's error class names and codes",
-      withLogs(["status", "cancel", "start", "steps", "fork", "resume", "result", "list"], async () => {
+      withLogs(["status", "cancel", "start", "steps", "fork", "resume", "result", "list", "send", "event"], async () => {
         const missing = { workflowId: "no-such-workflow" };
-        const [status, cancel, steps, fork, resume, result, unknownName, noName, badList] = await Promise.all([
+        const [status, cancel, steps, fork, resume, result, send, event, unknownName, noName, badList, badSend] = await Promise.all([
           control("status", missing),
           control("cancel", missing),
           control("steps", missing),
           control("fork", { ...missing, startStep: 1 }),
           control("resume", missing),
           control("result", missing),
+          control("send", { ...missing, message: "hi" }),
+          control("event", { ...missing, key: "state", timeoutMs: 0 }),
           control("start", { workflowName: "refund", input: {} }),
           control("start", { input: {} }),
           control("list", { status: "SLEEPING" }),
+          control("send", { ...missing, message: "hi", topic: "" }),
         ]);
-        for (const r of [status, cancel, steps, fork, resume, result]) refused(r, "WorkflowNotFoundError", "WORKFLOW_NOT_FOUND");
+        for (const r of [status, cancel, steps, fork, resume, result, send, event]) refused(r, "WorkflowNotFoundError", "WORKFLOW_NOT_FOUND");
         // The template's CAIRN_WORKFLOW_NAMES lets the start function refuse names the worker does not run.
         refused(unknownName, "UnknownWorkflowError", "UNKNOWN_WORKFLOW");
-        refused(noName, "ValidationError", "VALIDATION_ERROR");
-        refused(badList, "ValidationError", "VALIDATION_ERROR");
+        for (const r of [noName, badList, badSend]) refused(r, "ValidationError", "VALIDATION_ERROR");
       }),
     );
 
@@ -329,11 +332,69 @@ describe("the deployed bundles of the reference app", () => {
         assert.deepEqual(ok<Json>(await control("result", { workflowId: forkId, timeoutMs: 20_000 })).output, expected);
         const forkSteps = ok<{ steps: Json[] }>(await control("steps", { workflowId: forkId })).steps;
         assert.deepEqual(forkSteps.map((s) => s.copiedFrom), [workflowId, workflowId, undefined, undefined]);
-        const listed = ok<{ workflows: Json[] }>(await control("list", { name: "order" })).workflows.map((w) => [w.workflowId, w.status]);
+        // The orderBatch test's children are order workflows too.
+        const listed = ok<{ workflows: Json[] }>(await control("list", { name: "order" }))
+          .workflows.filter((w) => w.parentWorkflowId === undefined)
+          .map((w) => [w.workflowId, w.status]);
         assert.deepEqual(listed.sort(), [
           [workflowId, "SUCCESS"],
           [forkId, "SUCCESS"],
         ]);
+      }),
+    );
+
+    it(
+      "run orders as child workflows, listed by their parent; a child cancelled while the parent waits for it fails the parent (orderBatch)",
+      withLogs(["start", "worker", "list", "cancel", "status", "steps", "result"], async () => {
+        const workflowId = "batch-1";
+        const items = [{ sku: "a", quantity: 1, unitPrice: 3 }];
+        ok(await control("start", { workflowName: "orderBatch", workflowId, input: { orders: [{ orderId: "b-1", items, holdMs: 0 }, { orderId: "b-2", items, holdMs: 60_000 }] } }));
+        const children = await waitFor(
+          "batch-1 to start both children",
+          async () => {
+            const listed = ok<{ workflows: Json[] }>(await control("list", { parentWorkflowId: workflowId })).workflows;
+            return listed.length === 2 && listed;
+          },
+          15_000,
+        );
+        const sleeper: string = children.find((w) => w.input.orderId === "b-2").workflowId;
+        assert.equal(ok<Json>(await control("status", { workflowId: sleeper })).parentWorkflowId, workflowId);
+        // A child is registered as it is created, its start step recorded just after.
+        const started = async () => new Set(ok<{ steps: Json[] }>(await control("steps", { workflowId })).steps.map((s) => s.childWorkflowId).filter(Boolean));
+        await waitFor("batch-1 to record both starts, naming the children", async () => (await started()).size === 2);
+        assert.deepEqual([...(await started())].sort(), children.map((w) => w.workflowId).sort());
+
+        // The parent has the first child's result and waits for the sleeper's end: cancelling it wakes the parent.
+        const store = new DynamoWorkflowStore({ tableName: TABLE, client: dynamodb });
+        await waitFor("batch-1 to wait for its second child", async () => (await store.waitersOf(sleeper, { type: "end" })).length > 0, 15_000);
+        assert.equal(ok<Json>(await control("cancel", { workflowId: sleeper })).status, "CANCELLED");
+        const failed = await waitFor("batch-1 to fail", async () => {
+          const r = await control("result", { workflowId, timeoutMs: 1_000 });
+          return !r.ok && r.error.code !== "RESULT_TIMEOUT" && r;
+        });
+        refused(failed, "WorkflowFailedError", "WORKFLOW_FAILED");
+        assert.match(JSON.stringify(failed), /WorkflowCancelledError/);
+        assert.ok(recorders.cancel!.permissions().some((p) => p.action === "sqs:SendMessage"), "the cancel function woke the parent");
+      }),
+    );
+
+    it(
+      "deliver a decision to a workflow blocked on it, once, and read the state it publishes (approval: send, event)",
+      withLogs(["start", "worker", "event", "send", "result", "steps"], async () => {
+        const workflowId = "approval-1";
+        ok(await control("start", { workflowName: "approval", workflowId, input: { timeoutMs: 60_000 } }));
+        assert.deepEqual(ok(await control("event", { workflowId, key: "state", timeoutMs: 15_000 })), { workflowId, key: "state", set: true, value: "waiting" });
+        // Blocked in recv (registered as waiting for the topic): the send wakes it with a work message.
+        const store = new DynamoWorkflowStore({ tableName: TABLE, client: dynamodb });
+        await waitFor("approval-1 to wait in recv", async () => (await store.waitersOf(workflowId, { type: "message", topic: "decision" })).length > 0, 15_000);
+        const decision = { workflowId, message: { approved: true, by: "ada" }, topic: "decision", idempotencyKey: "decision-1" };
+        const sent = { workflowId, topic: "decision", delivered: true };
+        assert.deepEqual(ok(await control("send", decision)), sent);
+        // The same idempotency key again: answered alike, delivered nothing.
+        assert.deepEqual(ok(await control("send", { ...decision, message: { approved: false } })), sent);
+        assert.deepEqual(ok<Json>(await control("result", { workflowId, timeoutMs: 20_000 })).output, { state: "approved", decidedBy: "ada" });
+        assert.deepEqual(ok(await control("event", { workflowId, key: "state" })), { workflowId, key: "state", set: true, value: "approved" });
+        assert.ok(recorders.send!.permissions().some((p) => p.action === "sqs:SendMessage"), "the send function woke the workflow");
       }),
     );
 

@@ -12,7 +12,7 @@ import type { CfnFunction } from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import { CairnWorkflows, CAIRN_DEFAULTS, READ_OPERATIONS, type CairnWorkflowsProps } from "../../infra/index.js";
 import { ENV } from "../../src/config.js";
-import { OPERATIONS, type OperationName } from "../../src/control/operations.js";
+import { OPERATIONS, WRITE_OPERATIONS, type OperationName } from "../../src/control/operations.js";
 import { tableDefinition, TTL_ATTRIBUTE } from "../../src/store/tableSchema.js";
 
 const WORKER_ENTRY = path.resolve("functions/worker.ts");
@@ -21,8 +21,8 @@ const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 type Json = any;
 
 /**
- * The default stack is synthesized once with real bundling (local esbuild, ten
- * functions: about 1 s each, most of it `npx` starting). Variants skip bundling
+ * The default stack is synthesized once with real bundling (local esbuild,
+ * thirteen functions: about 1 s each, most of it `npx` starting). Variants skip bundling
  * (`aws:cdk:bundling-stacks: []`): their templates are the same apart from asset hashes.
  */
 interface Built {
@@ -228,16 +228,16 @@ describe("CairnWorkflows", () => {
   });
 
   describe("functions", () => {
-    it("builds eleven functions on nodejs22.x / arm64, each with its own log group and role", () => {
+    it("builds thirteen functions on nodejs22.x / arm64, each with its own log group and role", () => {
       const fns = Object.values<Json>(main.template.findResources("AWS::Lambda::Function"));
-      assert.equal(fns.length, 11);
+      assert.equal(fns.length, 13);
       for (const fn of fns) {
         assert.equal(fn.Properties.Runtime, "nodejs22.x");
         assert.deepEqual(fn.Properties.Architectures, ["arm64"]);
         assert.ok(fn.Properties.LoggingConfig.LogGroup.Ref, "own log group");
         assert.equal(fn.Properties.Environment.Variables[ENV.tableName].Ref, main.stack.getLogicalId(main.cairn.table.node.defaultChild as never));
       }
-      main.template.resourceCountIs("AWS::Logs::LogGroup", 11);
+      main.template.resourceCountIs("AWS::Logs::LogGroup", 13);
       main.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 30 });
       for (const role of Object.values<Json>(main.template.findResources("AWS::IAM::Role"))) {
         assert.equal(role.Properties.ManagedPolicyArns, undefined, "no managed policies");
@@ -247,7 +247,7 @@ describe("CairnWorkflows", () => {
     it("bundles every function with the local esbuild into one ESM file", () => {
       const assets = JSON.parse(readFileSync(path.join(main.outdir, "TestStack.assets.json"), "utf8"));
       const dirs = Object.values<Json>(assets.files).map((f) => f.source.path).filter((p: string) => p.startsWith("asset."));
-      assert.equal(dirs.length, 11);
+      assert.equal(dirs.length, 13);
       for (const dir of dirs) assert.ok(existsSync(path.join(main.outdir, dir, "index.mjs")), `${dir}/index.mjs`);
       const workerKey: string = main.json.Resources[logicalId(main.stack, main.cairn.worker)].Properties.Code.S3Key;
       const worker = readFileSync(path.join(main.outdir, `asset.${workerKey.replace(/\.zip$/, "")}`, "index.mjs"), "utf8");
@@ -404,25 +404,28 @@ describe("CairnWorkflows", () => {
       // function also writes its own log group.
       const expected: Record<string, Record<string, string[]>> = {
         worker: {
-          table: ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+          table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
           workQueue: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"],
         },
         deadLetterHandler: {
           table: ["dynamodb:Query", "dynamodb:UpdateItem"],
+          workQueue: ["sqs:SendMessage"],
           deadLetterQueue: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
         },
         start: { table: ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"], workQueue: ["sqs:SendMessage"] },
         status: { table: ["dynamodb:Query"] },
         result: { table: ["dynamodb:Query"] },
-        cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"] },
+        cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"], workQueue: ["sqs:SendMessage"] },
         resume: { table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:UpdateItem"], workQueue: ["sqs:SendMessage"] },
         fork: { table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"], workQueue: ["sqs:SendMessage"] },
         reaper: {
           table: ["dynamodb:DeleteItem", "dynamodb:Query"],
           stream: ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
         },
-        list: { table: ["dynamodb:BatchGetItem"], ...Object.fromEntries(indexes.map((i) => [`index ${i}`, ["dynamodb:Query"]])) },
+        list: { table: ["dynamodb:BatchGetItem", "dynamodb:Query"], ...Object.fromEntries(indexes.map((i) => [`index ${i}`, ["dynamodb:Query"]])) },
         steps: { table: ["dynamodb:Query"] },
+        send: { table: ["dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:Query"], workQueue: ["sqs:SendMessage"] },
+        event: { table: ["dynamodb:GetItem", "dynamodb:Query"] },
       };
       const functions = { worker: main.cairn.worker, deadLetterHandler: main.cairn.deadLetterHandler, reaper: main.cairn.reaper, ...main.cairn.controlFunctions };
       assert.deepEqual(Object.keys(functions).sort(), Object.keys(expected).sort());
@@ -432,8 +435,9 @@ describe("CairnWorkflows", () => {
       }
     });
 
-    it("lets only status, result, list and steps be granted as read-only", () => {
-      assert.deepEqual([...READ_OPERATIONS].sort(), ["list", "result", "status", "steps"]);
+    it("lets only status, result, list, steps and event be granted as read-only: every operation but the writes", () => {
+      assert.deepEqual([...READ_OPERATIONS].sort(), ["event", "list", "result", "status", "steps"]);
+      assert.deepEqual([...READ_OPERATIONS, ...WRITE_OPERATIONS].sort(), [...OPERATIONS].sort());
     });
 
     it("grants use of the customer-managed key with named KMS actions on the key's ARN: decrypt to read, encrypt too to write or send", () => {
@@ -442,7 +446,7 @@ describe("CairnWorkflows", () => {
       const c = variant.cairn;
       const keyOf = (fn: { node: { defaultChild?: unknown } }) => grantsOf(variant, fn).key;
       for (const op of READ_OPERATIONS) assert.deepEqual(keyOf(c.controlFunctions[op]), decrypt, op);
-      for (const op of ["start", "cancel", "resume", "fork"] as const) assert.deepEqual(keyOf(c.controlFunctions[op]), encrypt, op);
+      for (const op of WRITE_OPERATIONS) assert.deepEqual(keyOf(c.controlFunctions[op]), encrypt, op);
       assert.deepEqual(keyOf(c.worker), encrypt);
       // It consumes the key-encrypted dead-letter queue and updates the table.
       assert.deepEqual(keyOf(c.deadLetterHandler), encrypt);
@@ -454,7 +458,7 @@ describe("CairnWorkflows", () => {
       assert.deepEqual(Object.keys(status).sort(), Object.keys(mainStatus).sort());
     });
 
-    it("grantRead lets a principal invoke only the read-only functions; grantOperate all eight", () => {
+    it("grantRead lets a principal invoke only the read-only functions; grantOperate all ten", () => {
       const statementsOfRole = (name: string) => {
         const roleId = Object.keys(main.template.findResources("AWS::IAM::Role")).find((id) => id.startsWith(name))!;
         return Object.values<Json>(main.json.Resources)
@@ -516,6 +520,8 @@ describe("CairnWorkflows", () => {
       const expected = ["TableName", "QueueUrl", "DeadLetterQueueUrl", "WorkerFunctionName", "ReaperFunctionName", ...OPERATIONS.map((op) => `${pascal(op)}FunctionName`)];
       assert.deepEqual(Object.keys(main.json.Outputs).sort(), [...expected].sort());
       assert.deepEqual(main.json.Outputs.StartFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.start) });
+      assert.deepEqual(main.json.Outputs.SendFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.send) });
+      assert.deepEqual(main.json.Outputs.EventFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.event) });
       assert.deepEqual(Object.keys(variant.json.Outputs).sort(), expected.map((n) => `Orders${n}`).sort());
     });
   });

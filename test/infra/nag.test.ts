@@ -49,11 +49,13 @@ describe("the reference stack under cdk-nag's AwsSolutions checks", () => {
     assert.equal(report.success, true);
   });
 
-  it("acknowledges only AwsSolutions-L1 (the pinned nodejs22.x runtime), on the eleven functions, each with a reason", () => {
+  it("acknowledges only AwsSolutions-L1 (the pinned nodejs22.x runtime), on the thirteen functions, each with a reason", () => {
     const acks = acknowledgments(stack);
     assert.deepEqual([...new Set(acks.map((a) => a.id))], ["AwsSolutions-L1"]);
     const functions = [stack.cairn.worker, stack.cairn.deadLetterHandler, stack.cairn.reaper, ...Object.values(stack.cairn.controlFunctions)];
     assert.deepEqual(acks.map((a) => a.path).sort(), functions.map((f) => f.node.path).sort());
+    assert.equal(functions.length, 13);
+    for (const op of ["send", "event"] as const) assert.ok(functions.includes(stack.cairn.controlFunctions[op]), `the ${op} function is checked`);
     for (const a of acks) assert.match(a.reason, /nodejs22\.x.{20,}/, `${a.path} gives a reason`);
   });
 

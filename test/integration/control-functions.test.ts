@@ -34,7 +34,23 @@ const failsUntilHealed = defineWorkflow("ctl.fails-until-healed", async (ctx) =>
   }),
 );
 
-const workflows = [orderWorkflow, greetWorkflow, gated, failsUntilHealed];
+/** Says with an event that it waits, then receives a decision (and a second message, if one came) and says how it went. */
+const approval = defineWorkflow("ctl.approval", async (ctx) => {
+  await ctx.step("prepare", async () => probe.ran(ctx.workflowId, "prepare"));
+  await ctx.setEvent("state", "waiting");
+  const decision = await ctx.recv<{ approved: boolean }>({ topic: "decision", timeoutMs: 20_000 });
+  const another = await ctx.recv({ topic: "decision", timeoutMs: 1_500 });
+  await ctx.setEvent("state", decision?.approved ? "approved" : "rejected");
+  return { decision, another };
+});
+
+/** Greets through a child workflow. */
+const parent = defineWorkflow("ctl.parent", async (ctx, input: { name: string }) => {
+  const child = await ctx.startWorkflow(greetWorkflow, input);
+  return child.getResult();
+});
+
+const workflows = [orderWorkflow, greetWorkflow, gated, failsUntilHealed, approval, parent];
 
 // ---------------------------------------------------------------------------
 // Invoking the handlers as Lambda does: a JSON payload and a Context
@@ -75,6 +91,11 @@ async function snapshot(): Promise<Record<string, string>> {
 }
 
 const quiet = createLogger("SILENT");
+const nested = (depth: number): unknown => {
+  let value: unknown = "leaf";
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+};
 const order: OrderInput = { orderId: "o-1", items: [{ sku: "tea", quantity: 2, unitPrice: 4 }], holdMs: 0 };
 
 before(async () => {
@@ -198,6 +219,62 @@ describe("control functions", () => {
       assert.deepEqual((await ok("steps", { workflowId: "ctl-fork-src" })).steps, originalSteps);
     });
 
+    it("send delivers a message once per idempotency key; event waits for the value the workflow sets", async () => {
+      // Prepare: hold the workflow before it sets its first event
+      const workflowId = "ctl-approval-1";
+      const gate = probe.hold(workflowId, "prepare");
+      await ok("start", { workflowName: "ctl.approval", workflowId });
+      await gate.reached;
+
+      // Act: wait for an event that is set during the wait
+      const waiting = ok("event", { workflowId, key: "state", timeoutMs: 20_000 });
+      setTimeout(() => gate.open(), 200);
+      const first = await waiting;
+      const sent = await ok("send", { workflowId, message: { approved: true }, topic: "decision", idempotencyKey: "approval-1" });
+      const again = await ok("send", { workflowId, message: { approved: false }, topic: "decision", idempotencyKey: "approval-1" });
+
+      // Assess: the second send changed nothing, so the second recv timed out
+      assert.deepEqual(first, { workflowId, key: "state", set: true, value: "waiting" });
+      assert.deepEqual(sent, { workflowId, topic: "decision", delivered: true });
+      assert.deepEqual(again, sent);
+      const result = await ok("result", { workflowId, timeoutMs: 20_000 });
+      assert.deepEqual(result.output, { decision: { approved: true }, another: { $cairn: "undefined" } });
+      assert.deepEqual(await ok("event", { workflowId, key: "state", timeoutMs: 0 }), { workflowId, key: "state", set: true, value: "approved" });
+    });
+
+    it("event answers set: false once timeoutMs has passed, and never waits past the invocation's deadline", async () => {
+      // Prepare
+      await ok("start", { workflowName: "greet", workflowId: "ctl-event-1", input: { name: "Ev" } });
+      await ok("result", { workflowId: "ctl-event-1", timeoutMs: 20_000 });
+
+      // Act / Assess: an explicit wait
+      let started = Date.now();
+      assert.deepEqual(await ok("event", { workflowId: "ctl-event-1", key: "never", timeoutMs: 300 }), { workflowId: "ctl-event-1", key: "never", set: false });
+      assert.ok(Date.now() - started >= 300, `answered after ${Date.now() - started} ms`);
+
+      // Act / Assess: a wait longer than the invocation has, explicit or the default one
+      for (const timeoutMs of [60_000, undefined, null]) {
+        started = Date.now();
+        const answer = await invoke("event", { workflowId: "ctl-event-1", key: "never", timeoutMs }, 1_600);
+        assert.ok(Date.now() - started < 1_600, `answered after ${Date.now() - started} ms`);
+        assert.deepEqual(answer, { ok: true, result: { workflowId: "ctl-event-1", key: "never", set: false } });
+      }
+    });
+
+    it("list with parentWorkflowId lists a workflow's children; status and steps name parent and child", async () => {
+      await ok("start", { workflowName: "ctl.parent", workflowId: "ctl-parent-1", input: { name: "Kid" } });
+      assert.equal((await ok("result", { workflowId: "ctl-parent-1", timeoutMs: 20_000 })).output, "Hello, Kid!");
+
+      const { workflows: children } = await ok("list", { parentWorkflowId: "ctl-parent-1" });
+      assert.deepEqual(children.map((w: { name: string; status: string }) => [w.name, w.status]), [["greet", "SUCCESS"]]);
+      const childId: string = children[0].workflowId;
+      assert.equal((await ok("status", { workflowId: childId })).parentWorkflowId, "ctl-parent-1");
+      assert.equal((await ok("status", { workflowId: "ctl-parent-1" })).parentWorkflowId, undefined);
+      const { steps } = await ok("steps", { workflowId: "ctl-parent-1" });
+      assert.ok(steps.some((s: { childWorkflowId?: string }) => s.childWorkflowId === childId), JSON.stringify(steps));
+      assert.deepEqual((await ok("list", { parentWorkflowId: childId })).workflows, []);
+    });
+
     it("bounds a wait by the time the invocation has left and answers before the deadline", async () => {
       const gate = probe.hold("ctl-deadline-1", "first");
       await ok("start", { workflowName: "ctl.gated", workflowId: "ctl-deadline-1", input: { n: 0 } });
@@ -254,8 +331,33 @@ describe("control functions", () => {
         ["fork", { workflowId: "ctl-done-1", startStep: 0, newWorkflowId: "ctl-bad-fork" }, "STEP_OUT_OF_RANGE"],
         ["fork", { workflowId: "ctl-done-1", startStep: 1.5, newWorkflowId: "ctl-bad-fork" }, "VALIDATION_ERROR"],
         ["fork", { workflowId: "ctl-done-1", startStep: 1, newWorkflowId: "ctl-done-1" }, "WORKFLOW_CONFLICT"],
+        ["list", { parentWorkflowId: "bad id with spaces" }, "VALIDATION_ERROR"],
+        ["list", { parentWorkflowId: 7 }, "VALIDATION_ERROR"],
+        ["send", {}, "VALIDATION_ERROR"],
+        ["send", { message: "hi" }, "VALIDATION_ERROR"],
+        ["send", { workflowId: "ctl-done-1" }, "VALIDATION_ERROR"],
+        ["send", { workflowId: "ctl-done-1", message: "hi", topic: "" }, "VALIDATION_ERROR"],
+        ["send", { workflowId: "ctl-done-1", message: "hi", topic: 7 }, "VALIDATION_ERROR"],
+        ["send", { workflowId: "ctl-done-1", message: "hi", topic: "t".repeat(257) }, "VALIDATION_ERROR"],
+        ["send", { workflowId: "ctl-done-1", message: "hi", topic: "t", idempotencyKey: ["k"] }, "VALIDATION_ERROR"],
+        ["send", { workflowId: "ctl-done-1", message: "hi", topic: "t", idempotencyKey: "k".repeat(257) }, "VALIDATION_ERROR"],
+        ["send", { workflowId: "ctl-done-1", message: nested(200), topic: "t" }, "VALIDATION_ERROR"],
+        ["send", { workflowId: "ctl-done-1", message: "x".repeat(400_000), topic: "t" }, "PAYLOAD_TOO_LARGE"],
+        ["send", { workflowId: "ctl-missing", message: "hi" }, "WORKFLOW_NOT_FOUND"],
+        ["event", {}, "VALIDATION_ERROR"],
+        ["event", { workflowId: "ctl-done-1" }, "VALIDATION_ERROR"],
+        ["event", { workflowId: "ctl-done-1", key: "" }, "VALIDATION_ERROR"],
+        ["event", { workflowId: "ctl-done-1", key: { k: 1 } }, "VALIDATION_ERROR"],
+        ["event", { workflowId: "ctl-done-1", key: "k".repeat(257) }, "VALIDATION_ERROR"],
+        ["event", { workflowId: "ctl-done-1", key: "k", timeoutMs: "soon" }, "VALIDATION_ERROR"],
+        ["event", { workflowId: "ctl-done-1", key: "k", timeoutMs: -1 }, "VALIDATION_ERROR"],
+        ["event", { workflowId: "ctl-missing", key: "k", timeoutMs: 0 }, "WORKFLOW_NOT_FOUND"],
       ];
       for (const [op, payload, code] of cases) await refused(op, payload, code);
+      const messageError = await refused("send", { workflowId: "ctl-done-1", topic: "t" }, "VALIDATION_ERROR");
+      assert.match(messageError.message, /"message" is required/);
+      // No refused send left a message behind.
+      for (const topic of [undefined, "t"]) assert.equal(await rt.store.oldestMessage("ctl-done-1", topic), undefined, `a message on ${topic ?? "the default topic"}`);
 
       const resumeError = await refused("resume", { workflowId: "ctl-done-1" }, "INVALID_WORKFLOW_STATE");
       assert.match(resumeError.message, /SUCCESS/);

@@ -25,7 +25,7 @@ function invoke(
   target: number,
   options: Partial<InvocationArgs> = {},
 ): Promise<InvocationResult> {
-  return runInvocation({ definition, workflowId: WORKFLOW_ID, input: undefined, steps, target, executeStep: execute, stallTimeoutMs: 2_000, now: () => T0, ...options });
+  return runInvocation({ definition, workflowId: WORKFLOW_ID, input: undefined, steps, target, execute: execute as InvocationArgs["execute"], stallTimeoutMs: 2_000, now: () => T0, ...options });
 }
 
 function advanced(result: InvocationResult): Extract<InvocationResult, { type: "advanced" }> {
@@ -224,5 +224,65 @@ describe("Invocation", () => {
       // Assess
       assert.deepEqual(one.next, { type: "continue", functionId: 2, notBefore: T0 + 500 });
     });
+  });
+});
+
+describe("Invocation: children, messages and events", () => {
+  const child = defineWorkflow("inv.child", async () => 1);
+  const record = (functionId: number, kind: StepRecord["kind"], name: string, output?: string, extra: Partial<StepRecord> = {}): StepRecord => ({
+    workflowId: WORKFLOW_ID,
+    functionId,
+    name,
+    kind,
+    status: "SUCCESS",
+    attempts: 1,
+    startedAt: T0,
+    completedAt: T0,
+    ...(output !== undefined ? { output } : {}),
+    ...extra,
+  });
+
+  it("answers blocked when a wait's executor blocks, and records nothing", async () => {
+    const wf = defineWorkflow("inv.recv", async (ctx) => ctx.recv({ topic: "t", timeoutMs: 5_000 }));
+    const calls: string[] = [];
+    const result = await invoke(wf, [], 1, {
+      execute: async (call) => {
+        calls.push(`${call.kind}:${call.name}`);
+        return { type: "blocked", until: T0 + 5_000 };
+      },
+    });
+    assert.deepEqual(result, { type: "blocked", until: T0 + 5_000 });
+    assert.deepEqual(calls, ["recv:t"]);
+  });
+
+  it("replays a child start as a handle on the recorded child, whose getResult replays the recorded result", async () => {
+    const wf = defineWorkflow("inv.parent", async (ctx) => {
+      const handle = await ctx.startWorkflow(child, undefined);
+      const r = await handle.getResult();
+      return ctx.step(`after-${handle.workflowId}-${r}`, () => 0);
+    });
+    const history = [record(1, "start", "inv.child", JSON.stringify("kid-7"), { childWorkflowId: "kid-7" }), record(2, "getResult", "kid-7", "41")];
+    const result = advanced(await invoke(wf, history, 3));
+    assert.equal(result.executed.call.name, "after-kid-7-41");
+  });
+
+  it("refuses a history whose recorded operation is not the one the code calls now", async () => {
+    const wf = defineWorkflow("inv.changed", async (ctx) => {
+      await ctx.send("other", "hi");
+      return ctx.step("b", () => 0);
+    });
+    const result = await invoke(wf, [record(1, "recv", "(default topic)")], 2);
+    assert.equal(result.type, "nondeterministic");
+    assert.ok(result.type === "nondeterministic" && result.error instanceof NonDeterminismError, "a NonDeterminismError");
+    assert.match((result as { error: Error }).error.message, /the recorded recv is "\(default topic\)" but the code now calls send "other"/);
+  });
+
+  it("hands a recorded timeout back as undefined", async () => {
+    const wf = defineWorkflow("inv.timeout", async (ctx) => {
+      const m = await ctx.recv({ timeoutMs: 10 });
+      return ctx.step(m === undefined ? "timed-out" : "got", () => 0);
+    });
+    const result = advanced(await invoke(wf, [record(1, "recv", "(default topic)", undefined, { timedOut: true })], 2));
+    assert.equal(result.executed.call.name, "timed-out");
   });
 });

@@ -67,7 +67,7 @@ function invoke(
     input: options.input,
     steps,
     target,
-    executeStep: executor.executeStep,
+    execute: executor.executeStep as InvocationArgs["execute"],
     stallTimeoutMs: options.stallTimeoutMs ?? 5_000,
     now: options.now ?? (() => NOW),
   });
