@@ -19,7 +19,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { defineWorkflow, WorkflowClient, WorkflowStatus, type WorkQueue } from "../src/index.js";
 import { startLocalRuntime, type LocalRuntime } from "../src/local/index.js";
-import type { WorkMessage } from "../src/types.js";
+import type { AdmitMessage, WorkMessage } from "../src/types.js";
 import { median, percentile, round } from "./metrics.js";
 
 export const HOL_LONG_STEP_MS = 2000;
@@ -87,6 +87,10 @@ class GroupingQueue implements WorkQueue {
   size = 10;
 
   constructor(private readonly queue: WorkQueue) {}
+
+  sendAdmit(message: AdmitMessage): Promise<void> {
+    return this.queue.sendAdmit(message);
+  }
 
   send(messages: readonly WorkMessage[]): Promise<void> {
     return new Promise<void>((done, failed) => {
@@ -158,6 +162,7 @@ export async function measureHeadOfLine(options: HeadOfLineOptions): Promise<Hea
               if (held) held.push(...messages);
               else await queue.send(messages);
             },
+            sendAdmit: (message) => queue.sendAdmit(message),
             extendVisibility: (handle, seconds) => queue.extendVisibility(handle, seconds),
           }),
         }

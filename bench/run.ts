@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { measureLatency, measureThroughput, runOne, startBenchRuntime, type LatencyResult } from "./cairn.js";
 import { measureComposition, renderComposition, type CompositionResult } from "./composition.js";
+import { measureQueues, renderQueues, type QueueBenchResult } from "./queues.js";
 import { costModel, modelledAwsLatency } from "./cost/model.js";
 import { Floor } from "./floor.js";
 import { formatHeadOfLine, measureHeadOfLine, type HeadOfLineResult } from "./headOfLine.js";
@@ -97,6 +98,8 @@ async function main(): Promise<void> {
 
   log("composition: child workflows and messages...");
   const composition = await measureComposition(quick ? 10 : 20);
+  log("queues: admission overhead and throughput...");
+  const queues = await measureQueues(quick ? 20 : 40);
 
   log("DBOS on PostgreSQL...");
   let dbos: DbosResult | { unavailable: string };
@@ -142,6 +145,7 @@ async function main(): Promise<void> {
     stepFunctionsExpressPerMillion: round(cost!.stepFunctionsExpressPerMillion, 3),
     cost,
     composition,
+    queues,
     modelledAwsLatency: aws,
   };
   print(results);
@@ -225,6 +229,8 @@ function print(r: Record<string, any>): void {
   out.push(`cairn / step functions standard: ${round(c.ratioToStepFunctionsStandard, 3)} (step functions figures exclude the Lambda each task state invokes)`);
   out.push("");
   out.push(...renderComposition(r.composition as CompositionResult));
+  out.push("");
+  out.push(...renderQueues(r.queues as QueueBenchResult));
   out.push("");
   const a = r.modelledAwsLatency as ReturnType<typeof modelledAwsLatency>;
   out.push(`Modelled per-step latency on AWS: cairn ~${a.cairnPerStepMs} ms (${a.formula.cairn}); step functions standard ~${a.stepFunctionsStandardPerStepMs} ms (${a.formula.stepFunctionsStandard})`);

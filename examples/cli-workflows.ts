@@ -4,9 +4,13 @@
  *   cairn dev examples/cli-workflows.ts
  *   cairn start greet --input '{"name":"Ada"}'
  *   cairn start countdown --input '{"steps":5,"stepMs":1000}'
+ *   cairn start countdown --queue tasks && cairn queue show tasks
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { defineWorkflow } from "../src/index.js";
+import { defineQueue, defineWorkflow } from "../src/index.js";
+
+/** A workflow queue: two of its workflows run at once, the others wait in line (`cairn dev` admits into it). */
+export const tasks = defineQueue("tasks", { concurrency: 2 });
 
 /** Three quick steps. */
 export const greet = defineWorkflow("greet", async (ctx, input: { name: string }) => {

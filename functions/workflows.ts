@@ -1,4 +1,4 @@
-import { defineWorkflow, type WorkflowDefinition } from "../src/index.js";
+import { defineQueue, defineWorkflow, type QueueDefinition, type WorkflowDefinition } from "../src/index.js";
 
 /**
  * Example workflows the reference app deploys. Step bodies stand in for calls
@@ -111,3 +111,13 @@ export const approvalWorkflow = defineWorkflow<ApprovalInput | undefined, Approv
 });
 
 export const workflows: WorkflowDefinition<any, any>[] = [orderWorkflow, flakyWorkflow, greetWorkflow, orderBatchWorkflow, approvalWorkflow];
+
+/**
+ * A workflow queue for work that calls a partner's rate-limited API: at most 5
+ * of its workflows run at once and at most 100 start a minute, however many are
+ * started on it (`client.startWorkflow(order, input, { queueName: "partner-api" })`
+ * or `cairn start order --queue partner-api`); the rest wait, ENQUEUED, in line.
+ */
+export const partnerApiQueue = defineQueue("partner-api", { concurrency: 5, rateLimit: { limit: 100, periodMs: 60_000 } });
+
+export const queues: QueueDefinition[] = [partnerApiQueue];

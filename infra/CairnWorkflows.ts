@@ -1,6 +1,7 @@
-import { CfnOutput, Duration, Names } from "aws-cdk-lib";
+import { Annotations, CfnOutput, Duration, Names } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as events from "aws-cdk-lib/aws-events";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -12,15 +13,28 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ENV } from "../src/config.js";
+import { encodeQueues } from "../src/control/environment.js";
 import { OPERATIONS, type OperationName } from "../src/control/operations.js";
+import { encodeAdmitMessage } from "../src/queue/messages.js";
 import { WORKFLOW_RECORD_SK } from "../src/store/records.js";
 import { tableDefinition, TTL_ATTRIBUTE } from "../src/store/tableSchema.js";
-import { FUNCTION_ACCESS, isReadOnly, isTableWrite, KEY_DECRYPT_ACTIONS, KEY_ENCRYPT_ACTIONS, type FunctionAccess } from "./access.js";
+import {
+  EVENTBRIDGE_KEY_ACTIONS,
+  FUNCTION_ACCESS,
+  isReadOnly,
+  isTableWrite,
+  KEY_DECRYPT_ACTIONS,
+  KEY_ENCRYPT_ACTIONS,
+  type FunctionAccess,
+} from "./access.js";
 import { CAIRN_DEFAULTS } from "./defaults.js";
 import { resolveProps, type CairnWorkflowsProps, type ResolvedProps } from "./props.js";
 
 /** The control operations that only read; `grantRead` lets a principal invoke these. */
 export const READ_OPERATIONS: readonly OperationName[] = OPERATIONS.filter((op) => isReadOnly(FUNCTION_ACCESS[op]));
+
+/** The control operations that use the queues' definitions (CAIRN_QUEUES), when the construct is given them. */
+const QUEUE_AWARE_OPERATIONS: readonly OperationName[] = ["start", "resume", "fork", "queues", "queued"];
 
 export interface CairnAlarms {
   /** Messages wait on the dead-letter queue (its handler is failing). */
@@ -58,6 +72,11 @@ export class CairnWorkflows extends Construct {
   readonly alarms: CairnAlarms;
   /** The customer-managed key, when one was given. */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * The schedule of the periodic admission pass of workflow queues: it sends the
+   * work queue an admission message (absent with `admissionSchedule: false`).
+   */
+  readonly admissionRule?: events.Rule;
 
   private readonly settings: ResolvedProps;
 
@@ -129,19 +148,24 @@ export class CairnWorkflows extends Construct {
         entry: cairnEntry(`control/${operation}`),
         timeout: settings.controlTimeout,
         memorySize: settings.controlMemorySize,
-        environment: operation === "start" && settings.workflowNames ? { ...environment, [ENV.workflowNames]: settings.workflowNames.join(",") } : environment,
+        environment: {
+          ...environment,
+          ...(operation === "start" && settings.workflowNames ? { [ENV.workflowNames]: settings.workflowNames.join(",") } : {}),
+          ...(QUEUE_AWARE_OPERATIONS.includes(operation) && settings.queues ? { [ENV.queues]: encodeQueues(settings.queues) } : {}),
+        },
         description: `Cairn control operation "${operation}"`,
       });
       this.grantAccess(fn, FUNCTION_ACCESS[operation]);
       controlFunctions[operation] = fn;
     }
     this.controlFunctions = Object.freeze(controlFunctions);
+    if (settings.admissionSchedule !== false) this.admissionRule = this.createAdmissionSchedule(settings.admissionSchedule);
 
     this.alarms = this.createAlarms();
     this.createOutputs();
   }
 
-  /** Let `grantee` invoke the read-only control functions (status, result, list, steps, event). */
+  /** Let `grantee` invoke the read-only control functions (status, result, list, steps, event, queues, queued). */
   grantRead(grantee: iam.IGrantable): iam.Grant {
     return this.grantInvoke(grantee, READ_OPERATIONS);
   }
@@ -262,6 +286,52 @@ export class CairnWorkflows extends Construct {
       keepNames: true,
       forceDockerBundling: false,
     };
+  }
+
+  /**
+   * An EventBridge rule that sends the work queue the admission message of every
+   * queue (`{"kind":"cairn.admit","v":1}`, the body as is) on `rate`: the worker
+   * runs a pass over the queues it registers (a worker without queues acknowledges
+   * it and does nothing).
+   *
+   * The grants are written here rather than by aws-events-targets' SqsQueue, which
+   * also grants GetQueueAttributes and GetQueueUrl (EventBridge only sends) and, for a
+   * queue under a customer-managed key, drops the condition naming the rule (so any
+   * rule, of any account, could send work messages) and grants EventBridge
+   * Encrypt, ReEncrypt* and GenerateDataKey* on the key. Here: the queue's policy lets
+   * EventBridge send to it for this rule only (aws:SourceArn); a customer-managed key's
+   * policy lets EventBridge use it as SQS needs to encrypt the message it sends
+   * (kms:GenerateDataKey and kms:Decrypt, as the SQS and EventBridge guides say). The
+   * key statement names no rule: the key policy cannot reference the rule (the rule
+   * targets the queue, which is encrypted with the key: a cycle), and only this rule
+   * may send to the queue anyway.
+   */
+  private createAdmissionSchedule(rate: Duration): events.Rule {
+    const rule = new events.Rule(this, "AdmissionSchedule", {
+      description: "Cairn: periodic admission pass of the workflow queues (a message to the work queue)",
+      schedule: events.Schedule.rate(rate),
+    });
+    const queueArn = this.queue.queueArn;
+    const body = encodeAdmitMessage({});
+    // fromObject: EventBridge sends the Input itself as the message body (fromText would send a JSON string literal).
+    rule.addTarget({ bind: () => ({ arn: queueArn, input: events.RuleTargetInput.fromObject(JSON.parse(body)) }) });
+    const eventBridge = new iam.ServicePrincipal("events.amazonaws.com");
+    this.queue.addToResourcePolicy(
+      new iam.PolicyStatement({ principals: [eventBridge], actions: ["sqs:SendMessage"], resources: [queueArn], conditions: { ArnEquals: { "aws:SourceArn": rule.ruleArn } } }),
+    );
+    const key = this.settings.encryptionKey;
+    if (key) {
+      const { statementAdded } = key.addToResourcePolicy(
+        new iam.PolicyStatement({ principals: [eventBridge], actions: [...EVENTBRIDGE_KEY_ACTIONS], resources: ["*"] }),
+      );
+      if (!statementAdded) {
+        Annotations.of(this).addWarningV2(
+          "cairn:admissionScheduleKey",
+          `The encryption key is imported, so its policy cannot be changed here: let the service principal events.amazonaws.com use it (${EVENTBRIDGE_KEY_ACTIONS.join(", ")}), or the admission schedule's messages are not delivered`,
+        );
+      }
+    }
+    return rule;
   }
 
   /**

@@ -89,10 +89,24 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
    * (PutItem, then GetItem of the registration in force). Sends continuations,
    * sleeps, retries and wake-ups (SendMessage / SendMessageBatch), extends a long
    * step's visibility and backs off the records it fails (ChangeMessageVisibility /
-   * -Batch); its event source consumes the work queue.
+   * -Batch); its event source consumes the work queue. Admission passes of workflow
+   * queues (src/queues/Admitter.ts, also on the construct's schedule): `readQueue`
+   * (GetItem of the queue's record, Query of its slots and line), `queuePlaces`
+   * (Query), `getWorkflows` (BatchGetItem), `admitFromQueue` (TransactWriteItems of
+   * Update of the queue's record, Delete of entries and freed slots, Put of slots and of
+   * the queue's place, Update of each admitted workflow), `scheduleQueueWake`
+   * (UpdateItem); the admitted workflows' first messages and delayed passes (SendMessage).
    */
   worker: {
-    table: ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+    table: [
+      "dynamodb:Query",
+      "dynamodb:GetItem",
+      "dynamodb:BatchGetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:ConditionCheckItem",
+    ],
     indexes: NONE,
     workQueue: [...EVENT_SOURCE_ACTIONS, "sqs:ChangeMessageVisibility", "sqs:SendMessage"],
     deadLetterQueue: NONE,
@@ -101,7 +115,8 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
   /**
    * `loadState` to check the message is the one holding the workflow back (Query),
    * `markRecoveryExceeded` (UpdateItem); a child workflow it marked wakes the parent
-   * waiting for its end (`waitersOf`: Query; SendMessage on the work queue). Its event
+   * waiting for its end (`waitersOf`: Query; SendMessage on the work queue), and so
+   * does a queued workflow's queue (an admission message: SendMessage). Its event
    * source consumes the dead-letter queue, and a record it fails is backed off
    * (ChangeMessageVisibilityBatch, see src/worker/failureBackoff.ts).
    */
@@ -117,16 +132,20 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
    * stored apart), then the partition settled (src/store/stepCopies.ts: a Query of its
    * keys, and DeleteItem of items an interrupted fork or an expired incarnation of the id left); an id already
    * taken: `getWorkflow`, and `countSteps` before re-sending the first message (Query).
-   * The first message (SendMessage).
+   * The first message (SendMessage). On a queue, `enqueueWorkflow`: TransactWriteItems of
+   * Puts (the record, its input, its queue entry, its deduplication id), a partition of a
+   * partitioned queue noted (PutItem); a deduplication id held: its holder read (GetItem of
+   * the claim, Query of the holder), a stale claim released (DeleteItem). The admission
+   * message (SendMessage).
    */
   start: {
-    table: ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+    table: ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
     indexes: NONE,
     workQueue: ["sqs:SendMessage"],
     deadLetterQueue: NONE,
     stream: NONE,
   },
-  /** `getWorkflow` and `countSteps` (Query). */
+  /** `getWorkflow` and `countSteps` (Query); a workflow waiting in a queue: `queuePosition` (Query). */
   status: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
   /** `getWorkflow`, polled until the workflow finishes (Query). */
   result: { table: ["dynamodb:Query"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
@@ -135,17 +154,29 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
    * `childrenOf` (Query); with `wait`, `getWorkflow` and `countSteps` (Query). A child
    * workflow it cancelled wakes the parent waiting for its end (`waitersOf`: Query;
    * SendMessage); the workflow's own pending messages are dropped when they surface.
+   * A workflow waiting in a queue leaves its line (`removeQueueEntry`: DeleteItem), and a
+   * queued workflow's end asks for an admission pass (SendMessage).
    */
-  cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"], indexes: NONE, workQueue: ["sqs:SendMessage"], deadLetterQueue: NONE, stream: NONE },
+  cancel: {
+    table: ["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+    indexes: NONE,
+    workQueue: ["sqs:SendMessage"],
+    deadLetterQueue: NONE,
+    stream: NONE,
+  },
   /**
    * `loadState` (Query); `resumeWorkflow`: UpdateItem, or, when an ERROR workflow's failed
    * step (and any after it) is dropped to run again, a Query of those steps and
    * TransactWriteItems of Update + Deletes, or of a ConditionCheck of the workflow +
    * Deletes for the steps past the first transaction. The message that restarts it (SendMessage).
    * The same for each child its cancel cancelled, found with `childrenOf` (Query).
+   * Onto a queue: its entry goes into the same transaction (Put), or, with no step to
+   * drop, TransactWriteItems of the Update and the Put; a partition noted (PutItem); the
+   * admission message (SendMessage). A workflow that was waiting in a queue leaves that
+   * line (`removeQueueEntry`: DeleteItem).
    */
   resume: {
-    table: ["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+    table: ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
     indexes: NONE,
     workQueue: ["sqs:SendMessage"],
     deadLetterQueue: NONE,
@@ -156,7 +187,9 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
    * with the copied steps: TransactWriteItems of a ConditionCheck (the id is still free)
    * + Puts of the copies, then the record as for start, then the partition settled
    * (Query; PutItem of a copy a rival attempt overwrote, DeleteItem of a rival's leftovers).
-   * The first message (SendMessage).
+   * The first message (SendMessage). On a queue: the record is created queued, then its
+   * entry put and its partition noted (`putQueueEntry`: PutItem), and the admission
+   * message (SendMessage).
    */
   fork: {
     table: ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
@@ -193,6 +226,10 @@ export const FUNCTION_ACCESS: Readonly<Record<CairnFunction, FunctionAccess>> = 
   },
   /** `getWorkflow` (Query) and `getEvent` (GetItem), polled until the event is set. */
   event: { table: ["dynamodb:Query", "dynamodb:GetItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
+  /** `listQueues`: `queuePlaces` (Query), then per queue partition `queueCounts` (Query with Select COUNT, GetItem of its record). */
+  queues: { table: ["dynamodb:Query", "dynamodb:GetItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
+  /** `listQueuedWorkflows`: `queuePlaces` and `queueMembers` (Query), then the workflows' records (BatchGetItem). */
+  queued: { table: ["dynamodb:Query", "dynamodb:BatchGetItem"], indexes: NONE, workQueue: NONE, deadLetterQueue: NONE, stream: NONE },
 };
 
 /** Whether a DynamoDB action changes items (and so needs a customer-managed key's encrypt actions). ConditionCheckItem only reads. */
@@ -208,3 +245,5 @@ export function isReadOnly(access: FunctionAccess): boolean {
 /** Using a customer-managed key of the table or queues (named actions, no `kms:GenerateDataKey*`). */
 export const KEY_DECRYPT_ACTIONS = ["kms:Decrypt", "kms:DescribeKey"] as const;
 export const KEY_ENCRYPT_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"] as const;
+/** What EventBridge needs of the work queue's customer-managed key to send it the admission schedule's message (through the key policy). */
+export const EVENTBRIDGE_KEY_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"] as const;

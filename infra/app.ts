@@ -5,7 +5,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { Construct } from "constructs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { workflows } from "../functions/workflows.js";
+import { queues, workflows } from "../functions/workflows.js";
 import { CairnWorkflows } from "./CairnWorkflows.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,8 +23,8 @@ export class CairnReferenceStack extends Stack {
     super(scope, id, { description: "Cairn: durable workflows on AWS Lambda (reference app)", ...props });
     this.cairn = new CairnWorkflows(this, "Cairn", {
       workerEntry: props.workerEntry ?? path.join(root, "functions", "worker.ts"),
-      // The start function refuses names the example worker does not run.
-      ...(props.workerEntry ? {} : { workflowNames: workflows.map((w) => w.name) }),
+      // The start function refuses names the example worker does not run, and queues it does not admit into.
+      ...(props.workerEntry ? {} : { workflowNames: workflows.map((w) => w.name), queues }),
       depsLockFilePath: path.join(root, "package-lock.json"),
       // A reference deployment to try things out: deleting the stack deletes its data.
       removalPolicy: RemovalPolicy.DESTROY,

@@ -29,6 +29,8 @@ export const CAIRN_DEFAULTS = {
   logRetention: RetentionDays.ONE_MONTH,
   oldestMessageAgeAlarmThreshold: Duration.minutes(15),
   workerErrorsAlarmThreshold: 1,
+  /** The periodic admission pass of the workflow queues (an EventBridge rule). */
+  admissionSchedule: Duration.minutes(1),
 } as const;
 
 /** Limits the props are validated against (AWS's own, unless noted). */
@@ -45,4 +47,6 @@ export const CAIRN_LIMITS = {
   /** SQS's maximum visibility timeout. */
   maxVisibilityTimeout: Duration.hours(12),
   maxReceiveCount: 1_000,
+  /** CAIRN_QUEUES, the queues' definitions as JSON: Lambda limits a function's whole environment to 4 KB. */
+  maxQueuesJsonChars: 2_048,
 } as const;

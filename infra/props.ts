@@ -5,6 +5,8 @@ import type { BundlingOptions } from "aws-cdk-lib/aws-lambda-nodejs";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { encodeQueues } from "../src/control/environment.js";
+import { defineQueue, type QueueDefinition } from "../src/queues/defineQueue.js";
 import { CAIRN_DEFAULTS, CAIRN_LIMITS } from "./defaults.js";
 
 export interface CairnWorkflowsProps {
@@ -132,6 +134,22 @@ export interface CairnWorkflowsProps {
    */
   readonly workflowNames?: string[];
   /**
+   * The workflow queues your worker registers (`createWorker({ workflows, queues })`),
+   * as `defineQueue` returns them. The start, resume and fork functions then refuse
+   * an unknown queue or options it does not take, `queues` shows each queue's
+   * limits, and `queued` without a queueName lists them all.
+   * @default - any queue name is accepted (the worker fails an admission pass of a queue it does not register)
+   */
+  readonly queues?: QueueDefinition[];
+  /**
+   * How often an admission pass of every queue the worker registers runs: an
+   * EventBridge rule sends the work queue an admission message on this schedule
+   * (whole minutes). Passes also run whenever a queued workflow starts or ends;
+   * the schedule admits what a lost trigger left behind. `false`: no schedule.
+   * @default Duration.minutes(1)
+   */
+  readonly admissionSchedule?: Duration | false;
+  /**
    * Prefix of the stack outputs' names (TableName, QueueUrl, StartFunctionName, ...);
    * set it when a stack holds more than one CairnWorkflows.
    * @default "" (outputs named exactly TableName, QueueUrl, ...)
@@ -141,9 +159,12 @@ export interface CairnWorkflowsProps {
 
 /** The props with every default applied, after validation. */
 export type ResolvedProps = Required<
-  Omit<CairnWorkflowsProps, "maxBatchingWindow" | "encryptionKey" | "bundling" | "depsLockFilePath" | "workerEnvironment" | "alarmActions" | "workflowNames">
+  Omit<
+    CairnWorkflowsProps,
+    "maxBatchingWindow" | "encryptionKey" | "bundling" | "depsLockFilePath" | "workerEnvironment" | "alarmActions" | "workflowNames" | "queues"
+  >
 > &
-  Pick<CairnWorkflowsProps, "maxBatchingWindow" | "encryptionKey" | "bundling" | "depsLockFilePath" | "workflowNames"> & {
+  Pick<CairnWorkflowsProps, "maxBatchingWindow" | "encryptionKey" | "bundling" | "depsLockFilePath" | "workflowNames" | "queues"> & {
     workerEnvironment: Record<string, string>;
     alarmActions: IAlarmAction[];
   };
@@ -179,11 +200,13 @@ export function resolveProps(props: CairnWorkflowsProps): ResolvedProps {
     workerErrorsAlarmThreshold: props.workerErrorsAlarmThreshold ?? CAIRN_DEFAULTS.workerErrorsAlarmThreshold,
     alarmActions: [...(props.alarmActions ?? [])],
     outputPrefix: props.outputPrefix ?? "",
+    admissionSchedule: props.admissionSchedule ?? CAIRN_DEFAULTS.admissionSchedule,
     ...(props.maxBatchingWindow !== undefined ? { maxBatchingWindow: props.maxBatchingWindow } : {}),
     ...(props.encryptionKey !== undefined ? { encryptionKey: props.encryptionKey } : {}),
     ...(props.bundling !== undefined ? { bundling: props.bundling } : {}),
     ...(props.depsLockFilePath !== undefined ? { depsLockFilePath: props.depsLockFilePath } : {}),
     ...(props.workflowNames !== undefined ? { workflowNames: [...props.workflowNames] } : {}),
+    ...(props.queues !== undefined ? { queues: [...props.queues] } : {}),
   };
   const r = resolved;
 
@@ -209,6 +232,14 @@ export function resolveProps(props: CairnWorkflowsProps): ResolvedProps {
   integerBetween(problems, "retentionDays", r.retentionDays, 1, 36_500);
   if (r.workflowNames !== undefined && (!Array.isArray(r.workflowNames) || r.workflowNames.some((n) => typeof n !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(n)))) {
     problems.push(`workflowNames must be workflow names (letters, digits, "_", ".", ":" or "-"), got ${JSON.stringify(r.workflowNames)}`);
+  }
+  checkQueues(problems, r.queues);
+  if (r.admissionSchedule !== false) {
+    if (!(r.admissionSchedule instanceof Duration)) problems.push("admissionSchedule must be a Duration (e.g. Duration.minutes(1)) or false");
+    else if (isResolved(r.admissionSchedule)) {
+      const minutes = r.admissionSchedule.toMinutes({ integral: false });
+      if (!Number.isInteger(minutes) || minutes < 1) problems.push(`admissionSchedule must be a whole number of minutes, at least 1 (EventBridge's rates), got ${r.admissionSchedule.toHumanString()}`);
+    }
   }
   integerBetween(problems, "workerErrorsAlarmThreshold", r.workerErrorsAlarmThreshold, 1, Number.MAX_SAFE_INTEGER);
   durationBetween(problems, "oldestMessageAgeAlarmThreshold", r.oldestMessageAgeAlarmThreshold, 1, Number.MAX_SAFE_INTEGER);
@@ -239,6 +270,33 @@ export function resolveProps(props: CairnWorkflowsProps): ResolvedProps {
 
   if (problems.length) throw new Error(`CairnWorkflows: invalid props:\n  - ${problems.join("\n  - ")}`);
   return resolved;
+}
+
+/**
+ * The queues must be what defineQueue returns, with distinct names, and small
+ * enough for the control functions' environment (Lambda allows 4 KB in all).
+ */
+function checkQueues(problems: string[], queues: readonly QueueDefinition[] | undefined): void {
+  if (queues === undefined) return;
+  if (!Array.isArray(queues)) {
+    problems.push("queues must be an array of queue definitions, as defineQueue returns them");
+    return;
+  }
+  for (const q of queues) {
+    try {
+      defineQueue(q?.name, q ?? {});
+    } catch (err) {
+      problems.push(`queues: ${(err as Error).message}`);
+      return;
+    }
+  }
+  const names = queues.map((q) => q.name);
+  const twice = names.filter((n, i) => names.indexOf(n) !== i);
+  if (twice.length > 0) problems.push(`queues names ${JSON.stringify(twice[0])} twice`);
+  const length = encodeQueues(queues).length;
+  if (length > CAIRN_LIMITS.maxQueuesJsonChars) {
+    problems.push(`queues take ${length} characters as JSON, more than the ${CAIRN_LIMITS.maxQueuesJsonChars} the control functions' environment leaves them`);
+  }
 }
 
 function isResolved(value: unknown): boolean {

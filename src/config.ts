@@ -9,6 +9,11 @@ export const ENV = {
   retentionDays: "CAIRN_RETENTION_DAYS",
   /** Comma-separated names the worker runs: the start function refuses others. */
   workflowNames: "CAIRN_WORKFLOW_NAMES",
+  /**
+   * The workflow queues (JSON of the definitions defineQueue returns): control
+   * functions and the CLI check queue options against them and know their limits.
+   */
+  queues: "CAIRN_QUEUES",
   /** The work queue's maxReceiveCount, which the dead-letter handler quotes in its reason. */
   maxReceiveCount: "CAIRN_MAX_RECEIVE_COUNT",
   /** DEBUG, INFO, WARN, ERROR or SILENT. */

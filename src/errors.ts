@@ -52,6 +52,19 @@ export class WorkflowConflictError extends CairnError {
   }
 }
 
+/** A workflow with the same deduplication id is still ENQUEUED or PENDING on the queue. */
+export class DuplicateWorkflowError extends CairnError {
+  override readonly code = "DUPLICATE_WORKFLOW";
+  constructor(
+    readonly queueName: string,
+    readonly deduplicationId: string,
+    /** The workflow that holds the deduplication id. */
+    readonly existingWorkflowId: string,
+  ) {
+    super(`Queue "${queueName}" already has workflow "${existingWorkflowId}" with deduplication id ${JSON.stringify(deduplicationId)} waiting or running; nothing was started`);
+  }
+}
+
 export class StepOutOfRangeError extends CairnError {
   override readonly code = "STEP_OUT_OF_RANGE";
   constructor(

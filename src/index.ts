@@ -12,7 +12,12 @@ export {
   type ListWorkflowsOutput,
   type SendOptions,
   type GetEventOptions,
+  type ResumeWorkflowOptions,
+  type ListQueuedWorkflowsInput,
+  type QueueSummary,
 } from "./client/WorkflowClient.js";
+export type { EnqueueOptions } from "./client/queueOptions.js";
+export { defineQueue, MAX_PRIORITY, type QueueDefinition, type QueueOptions } from "./queues/defineQueue.js";
 export type { WorkflowStatusInfo, StepInfo } from "./client/status.js";
 export { createWorker, type WorkerOptions, type WorkerHandler } from "./worker/createWorker.js";
 export { createDeadLetterHandler, type DeadLetterHandlerOptions } from "./worker/createDeadLetterHandler.js";

@@ -41,6 +41,17 @@ export interface WorkflowRecord {
    * a workflow cancelled on its own is left cancelled.
    */
   cancelledWith?: string;
+  /** The queue the workflow was started (or resumed, or forked) on; see `queued`. */
+  queueName?: string;
+  /** Its place in the queue's order (priority queues): lower first. */
+  priority?: number;
+  deduplicationId?: string;
+  /** The queue partition whose limits apply (partitioned queues). */
+  partitionKey?: string;
+  /** When it entered its queue (epoch ms): with the priority, its place in line. */
+  enqueuedAt?: number;
+  /** Waiting in its queue: set on entering it, removed when admitted or when a resume lets it bypass the queue. */
+  queued?: boolean;
   cancelRequested: boolean;
   /** Bumped by resume: messages of an older generation run nothing. */
   generation: number;
@@ -89,10 +100,12 @@ export interface StepRecord {
   topic?: string;
   /** For recv and getEvent: nothing arrived before the timeout (the recorded result is undefined). */
   timedOut?: boolean;
+  /** For setEvent: the value set, serialized (a fork sets the events of the steps it copies). */
+  eventValue?: string;
 }
 
 /** What a step record says beyond its outcome, by kind of operation. */
-export type StepDetails = Pick<StepRecord, "childWorkflowId" | "targetWorkflowId" | "topic" | "timedOut">;
+export type StepDetails = Pick<StepRecord, "childWorkflowId" | "targetWorkflowId" | "topic" | "timedOut" | "eventValue">;
 
 /** A message on its way into a workflow's mailbox. */
 export interface MailMessage {
@@ -154,4 +167,48 @@ export interface WorkMessage {
   op?: { kind: StepKind; name: string };
   /** The key of a claim its sender knew to be dead (its step recorded): this message may replace it without a read. */
   supersedes?: string;
+}
+
+/** The message that asks for an admission pass: of one queue partition, or (no queueName) of every queue the worker knows. */
+export interface AdmitMessage {
+  queueName?: string;
+  partitionKey?: string;
+  /** Epoch ms before which the pass is not due (rate windows). */
+  notBefore?: number;
+}
+
+/** A queue, or one partition of a partitioned queue: the unit its limits apply to. */
+export interface QueuePlace {
+  queueName: string;
+  partitionKey?: string;
+}
+
+/** A workflow waiting in a queue, and the message that starts it once admitted. */
+export interface QueueEntry {
+  workflowId: string;
+  generation: number;
+  step: number;
+  priority?: number;
+  enqueuedAt: number;
+}
+
+/** A workflow admitted from a queue: it holds one unit of the queue's concurrency until it finishes. */
+export interface QueueSlot {
+  workflowId: string;
+  generation: number;
+  step: number;
+  admittedAt: number;
+}
+
+/** A queue partition as one consistent read sees it; admissions are conditional on `version`. */
+export interface QueueState {
+  place: QueuePlace;
+  version: number;
+  /** Times of the latest admissions (as many as the rate limit counts). */
+  admissions: number[];
+  /** When a delayed admission pass is scheduled (rate limits). */
+  nextWakeAt?: number;
+  /** The first waiting workflows, in admission order. */
+  entries: QueueEntry[];
+  slots: QueueSlot[];
 }

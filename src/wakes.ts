@@ -34,9 +34,17 @@ export class Wakes {
     return this.wake(workflowId, { type: "message", ...(topic !== undefined ? { topic } : {}) });
   }
 
-  /** Wake the parent waiting for this workflow's end, once it has ended (only parents wait for a workflow's end). */
+  /**
+   * Once a workflow has ended: wake the parent waiting for it (only parents wait
+   * for a workflow's end), and, if it ran on a queue, ask for an admission pass of
+   * that queue, whose slot it may have freed.
+   */
   async afterEnd(wf: WorkflowRecord): Promise<void> {
-    if (wf.parentWorkflowId !== undefined && FINISHED_STATUSES.includes(wf.status)) await this.wake(wf.workflowId, { type: "end" });
+    if (!FINISHED_STATUSES.includes(wf.status)) return;
+    if (wf.parentWorkflowId !== undefined) await this.wake(wf.workflowId, { type: "end" });
+    if (wf.queueName !== undefined) {
+      await this.queue.sendAdmit({ queueName: wf.queueName, ...(wf.partitionKey !== undefined ? { partitionKey: wf.partitionKey } : {}) });
+    }
   }
 
   private async wake(target: string, channel: WaitChannel): Promise<void> {

@@ -3,6 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { WorkflowClient } from "../client/WorkflowClient.js";
 import type { StepInfo, WorkflowStatusInfo } from "../client/status.js";
 import { FINISHED_STATUSES } from "../constants.js";
+import { ENV } from "../config.js";
+import { encodeQueues } from "../control/environment.js";
 import { statusToJson, stepToJson } from "../control/operations.js";
 import { startLocalRuntime, type LocalRuntime } from "../local/startLocalRuntime.js";
 import { removeDevFile, writeDevFile } from "./devFile.js";
@@ -23,32 +25,36 @@ export interface DevOptions {
  * printed and written for other terminals, progress shown until SIGINT/SIGTERM.
  */
 export async function runDev(options: DevOptions): Promise<void> {
-  const workflows = await loadWorkflows(options.modulePath);
+  const { workflows, queues } = await loadWorkflows(options.modulePath);
   let rt: LocalRuntime;
   try {
-    rt = await startLocalRuntime({ workflows });
+    rt = await startLocalRuntime({ workflows, queues });
   } catch (err) {
     throw new CliError("DEV_STACK_FAILED", `Cannot start the embedded stack: ${(err as Error).message}`);
   }
   const devFile = path.resolve(options.devFile);
   const names = workflows.map((w) => w.name);
+  const queueNames = queues.map((q) => q.name);
+  // Other commands' clients know the queues too (their limits, and which names exist).
+  const env = { ...rt.env, ...(queues.length > 0 ? { [ENV.queues]: encodeQueues(queues) } : {}) };
   try {
-    await writeDevFile(devFile, { pid: process.pid, startedAt: new Date().toISOString(), workflows: names, env: rt.env });
+    await writeDevFile(devFile, { pid: process.pid, startedAt: new Date().toISOString(), workflows: names, queues: queueNames, env });
   } catch (err) {
     await rt.stop();
     throw new CliError("DEV_FILE_FAILED", `Cannot write ${devFile}: ${(err as Error).message}`);
   }
 
   if (options.json) {
-    await printOut(JSON.stringify({ event: "ready", workflows: names, devFile, env: rt.env }));
+    await printOut(JSON.stringify({ event: "ready", workflows: names, queues: queueNames, devFile, env }));
   } else {
     await printOut(
       [
         `Cairn dev stack running workflows: ${names.join(", ")}`,
+        ...(queueNames.length > 0 ? [`Admitting into queues: ${queueNames.join(", ")}`] : []),
         "",
         "Environment for other terminals (cairn commands in this directory pick it up from",
         `${path.relative(process.cwd(), devFile) || devFile} automatically):`,
-        ...Object.entries(rt.env).map(([k, v]) => `  export ${k}=${shellQuote(v)}`),
+        ...Object.entries(env).map(([k, v]) => `  export ${k}=${shellQuote(v)}`),
         "",
         "Watching workflows; press Ctrl+C to stop.",
       ].join("\n"),

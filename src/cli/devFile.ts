@@ -11,6 +11,8 @@ export interface DevFile {
   pid: number;
   startedAt: string;
   workflows: string[];
+  /** The workflow queues it admits into (their definitions are in `env`, as CAIRN_QUEUES). */
+  queues?: string[];
   /** Environment variables that point Cairn at the embedded stack. */
   env: Record<string, string>;
 }

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import type { QueueDefinition } from "../queues/defineQueue.js";
 import type { WorkflowDefinition } from "../workflow.js";
 import { CliError, UsageError } from "./errors.js";
 
@@ -14,11 +15,25 @@ export function isWorkflowDefinition(value: unknown): value is AnyWorkflow {
   return typeof v.name === "string" && typeof v.fn === "function" && v.options !== null && typeof v.options === "object";
 }
 
-/** Workflow definitions among a module's exports (also inside an exported array or object, e.g. the default export). */
-export function workflowsOf(moduleNamespace: Record<string, unknown>): AnyWorkflow[] {
-  const found = new Set<AnyWorkflow>();
+/** A workflow queue as defineQueue returns it: a name, its two flags, and only limits of the right shape. */
+export function isQueueDefinition(value: unknown): value is QueueDefinition {
+  if (value === null || typeof value !== "object" || isWorkflowDefinition(value)) return false;
+  const v = value as Record<string, unknown>;
+  const rate = v.rateLimit as Record<string, unknown> | undefined;
+  return (
+    typeof v.name === "string" &&
+    typeof v.priorityEnabled === "boolean" &&
+    typeof v.partitioned === "boolean" &&
+    (v.concurrency === undefined || typeof v.concurrency === "number") &&
+    (rate === undefined || (rate !== null && typeof rate === "object" && typeof rate.limit === "number" && typeof rate.periodMs === "number"))
+  );
+}
+
+/** Definitions among a module's exports (also inside an exported array or object, e.g. the default export). */
+function exportsOf<T>(moduleNamespace: Record<string, unknown>, matches: (value: unknown) => value is T): T[] {
+  const found = new Set<T>();
   const visit = (value: unknown, depth: number) => {
-    if (isWorkflowDefinition(value)) found.add(value);
+    if (matches(value)) found.add(value);
     else if (depth > 0 && Array.isArray(value)) value.forEach((v) => visit(v, depth - 1));
     else if (depth > 0 && value !== null && typeof value === "object") Object.values(value).forEach((v) => visit(v, depth - 1));
   };
@@ -26,8 +41,24 @@ export function workflowsOf(moduleNamespace: Record<string, unknown>): AnyWorkfl
   return [...found];
 }
 
-/** Import the user's module (TypeScript through tsx) and return the workflows it exports. */
-export async function loadWorkflows(modulePath: string): Promise<AnyWorkflow[]> {
+/** Workflow definitions among a module's exports. */
+export function workflowsOf(moduleNamespace: Record<string, unknown>): AnyWorkflow[] {
+  return exportsOf(moduleNamespace, isWorkflowDefinition);
+}
+
+/** Workflow queues (defineQueue) among a module's exports. */
+export function queuesOf(moduleNamespace: Record<string, unknown>): QueueDefinition[] {
+  return exportsOf(moduleNamespace, isQueueDefinition);
+}
+
+/** What `cairn dev` runs: the workflows a module exports, and the queues it exports for them. */
+export interface WorkflowModule {
+  workflows: AnyWorkflow[];
+  queues: QueueDefinition[];
+}
+
+/** Import the user's module (TypeScript through tsx) and return the workflows and queues it exports. */
+export async function loadWorkflows(modulePath: string): Promise<WorkflowModule> {
   const file = path.resolve(modulePath);
   if (!existsSync(file)) throw new UsageError(`Workflow module ${modulePath} does not exist`, "MODULE_NOT_FOUND");
   const url = pathToFileURL(file).href;
@@ -53,5 +84,9 @@ export async function loadWorkflows(modulePath: string): Promise<AnyWorkflow[]> 
   if (workflows.length === 0) {
     throw new UsageError(`Workflow module ${modulePath} exports no workflow definitions (export the values defineWorkflow returns)`, "NO_WORKFLOWS");
   }
-  return workflows;
+  const queues = queuesOf(namespace);
+  const names = queues.map((q) => q.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new UsageError(`Workflow module ${modulePath} exports two queues named "${twice}"`, "DUPLICATE_QUEUE");
+  return { workflows, queues };
 }

@@ -6,7 +6,7 @@ import { clipText } from "../limits.js";
 import { CliError, debugEnabled, EXIT, UsageError } from "./errors.js";
 import { printErr, printOut } from "./output.js";
 import { parseJsonArg, parseNonNegativeInt, parsePositiveInt, parseStatus, parseTime } from "./parse.js";
-import { renderResultOf } from "./render.js";
+import { renderQueueShow, renderResultOf } from "./render.js";
 import { isoTime } from "./table.js";
 import { resolveTarget, type Target, type TargetOptions } from "./target.js";
 
@@ -40,6 +40,24 @@ function withCommonOptions(cmd: Command): Command {
     .option("--region <region>", "AWS region for Lambda mode (default: the SDK's)")
     .addOption(new Option("--dev-file <path>", "the `cairn dev` stack file to use (default: .cairn/dev.json here or above)").hideHelp());
 }
+
+/** Where a started, resumed or forked workflow waits: a queue and its place there. */
+interface QueueFlags {
+  queue?: string;
+  priority?: number;
+  dedup?: string;
+  partition?: string;
+}
+
+function withQueueOptions(cmd: Command): Command {
+  return cmd
+    .option("--queue <name>", "wait in this workflow queue until its limits admit the workflow")
+    .option("--priority <n>", "with --queue: its priority there, 1 the highest (queues with priorities)", parsePositiveInt)
+    .option("--dedup <id>", "with --queue: a deduplication id; refused (DUPLICATE_WORKFLOW) while a workflow with it waits or runs there")
+    .option("--partition <key>", "with --queue: the partition whose limits apply (partitioned queues)");
+}
+
+const queuePayload = (o: QueueFlags) => ({ queueName: o.queue, priority: o.priority, deduplicationId: o.dedup, partitionKey: o.partition });
 
 async function withTarget<T>(opts: CommonOptions, fn: (target: Target) => Promise<T>): Promise<T> {
   const target = await resolveTarget(opts);
@@ -156,7 +174,8 @@ Targets (in this order):
   --stack <name>, --functions <json|file>, --function-prefix <p>, --lambda
       invoke the control Lambdas (--lambda: names from $CAIRN_<OP>_FUNCTION)
   $CAIRN_TABLE_NAME + $CAIRN_QUEUE_URL
-      use the table and queue directly (AWS_ENDPOINT_URL* apply, e.g. LocalStack)
+      use the table and queue directly (AWS_ENDPOINT_URL* apply, e.g. LocalStack;
+      $CAIRN_QUEUES, the queues' definitions as JSON, for their options and limits)
   .cairn/dev.json (here or in a parent directory)
       the stack of a running \`cairn dev\`
 
@@ -164,13 +183,14 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
 (VALIDATION_ERROR included). CAIRN_DEBUG=1 prints an error's details and stack.`,
   );
 
-  withCommonOptions(program.command("start").description("start a workflow").argument("<workflowName>", "the registered workflow's name"))
-    .option("--input <json>", "the workflow's input as JSON", parseJsonArg)
-    .option("--id <workflowId>", "workflow id (idempotency key; default: a random UUID)")
-    .option("--app-version <version>", "application version to record")
-    .action(async (workflowName: string, opts: CommonOptions & { input?: unknown; id?: string; appVersion?: string }) => {
-      await operation("start", opts, given({ workflowName, input: opts.input, workflowId: opts.id, applicationVersion: opts.appVersion }));
-    });
+  withQueueOptions(
+    withCommonOptions(program.command("start").description("start a workflow").argument("<workflowName>", "the registered workflow's name"))
+      .option("--input <json>", "the workflow's input as JSON", parseJsonArg)
+      .option("--id <workflowId>", "workflow id (idempotency key; default: a random UUID)")
+      .option("--app-version <version>", "application version to record"),
+  ).action(async (workflowName: string, opts: CommonOptions & QueueFlags & { input?: unknown; id?: string; appVersion?: string }) => {
+    await operation("start", opts, given({ workflowName, input: opts.input, workflowId: opts.id, applicationVersion: opts.appVersion, ...queuePayload(opts) }));
+  });
 
   withCommonOptions(program.command("status").description("show a workflow's status").argument("<workflowId>")).action(
     async (workflowId: string, opts: CommonOptions) => operation("status", opts, { workflowId }),
@@ -230,17 +250,23 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
       await operation("cancel", opts, given({ workflowId, wait: opts.wait ? true : undefined, timeoutMs: opts.timeout }));
     });
 
-  withCommonOptions(program.command("resume").description("restart a cancelled or failed workflow after its last recorded step").argument("<workflowId>")).action(
-    async (workflowId: string, opts: CommonOptions) => operation("resume", opts, { workflowId }),
-  );
+  withQueueOptions(
+    withCommonOptions(
+      program
+        .command("resume")
+        .description("restart a cancelled or failed workflow after its last recorded step (a queued one: at once, or through --queue)")
+        .argument("<workflowId>"),
+    ),
+  ).action(async (workflowId: string, opts: CommonOptions & QueueFlags) => operation("resume", opts, given({ workflowId, ...queuePayload(opts) })));
 
-  withCommonOptions(program.command("fork").description("start a copy of a workflow that reuses its steps before --step").argument("<workflowId>"))
-    .requiredOption("--step <n>", "the step the new workflow starts at (1 = from the beginning)", parsePositiveInt)
-    .option("--id <newWorkflowId>", "the new workflow's id (default: a random UUID)")
-    .option("--app-version <version>", "application version of the new workflow")
-    .action(async (workflowId: string, opts: CommonOptions & { step: number; id?: string; appVersion?: string }) => {
-      await operation("fork", opts, given({ workflowId, startStep: opts.step, newWorkflowId: opts.id, applicationVersion: opts.appVersion }));
-    });
+  withQueueOptions(
+    withCommonOptions(program.command("fork").description("start a copy of a workflow that reuses its steps before --step").argument("<workflowId>"))
+      .requiredOption("--step <n>", "the step the new workflow starts at (1 = from the beginning)", parsePositiveInt)
+      .option("--id <newWorkflowId>", "the new workflow's id (default: a random UUID)")
+      .option("--app-version <version>", "application version of the new workflow"),
+  ).action(async (workflowId: string, opts: CommonOptions & QueueFlags & { step: number; id?: string; appVersion?: string }) => {
+    await operation("fork", opts, given({ workflowId, startStep: opts.step, newWorkflowId: opts.id, applicationVersion: opts.appVersion, ...queuePayload(opts) }));
+  });
 
   withCommonOptions(program.command("send").description("send a message to a workflow (it receives it with ctx.recv)").argument("<workflowId>"))
     .requiredOption("--message <json>", "the message as JSON", parseJsonArg)
@@ -260,6 +286,31 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
       await show("event", opts, result);
     });
 
+  const queue = program.command("queue").description("show workflow queues: their limits and use, and the workflows waiting and running on them");
+  withCommonOptions(queue.command("list").description("list queues (each partition of a partitioned one) with their use").argument("[queueName]", "only this queue")).action(
+    async (queueName: string | undefined, opts: CommonOptions) => operation("queues", opts, given({ queueName })),
+  );
+  withCommonOptions(
+    queue
+      .command("show")
+      .description("show a queue's use, then its workflows: those waiting, in admission order, then those running")
+      .argument("<queueName>"),
+  )
+    .option("--status <status>", "only the waiting (ENQUEUED) or the running (PENDING) workflows", parseStatus)
+    .option("--limit <n>", "at most this many workflows", parsePositiveInt)
+    .option("--next-token <token>", "continue a previous listing")
+    .action(async (queueName: string, opts: CommonOptions & { status?: string; limit?: number; nextToken?: string }) => {
+      const result = await withTarget(opts, async (target) => {
+        const { queues } = unwrap(await target.run("queues", { queueName }), target) as { queues: unknown[] };
+        const page = unwrap(await target.run("queued", given({ queueName, status: opts.status, limit: opts.limit, nextToken: opts.nextToken })), target) as {
+          workflows: Record<string, unknown>[];
+        };
+        // A first page holds the head of each line: number the waiting workflows of each partition.
+        return { queues, ...page, workflows: opts.nextToken === undefined ? withPositions(page.workflows) : page.workflows };
+      });
+      await printOut(opts.json ? JSON.stringify(result, null, 2) : renderQueueShow(result));
+    });
+
   program
     .command("dev")
     .description("run the workflows a module exports on an embedded local stack (DynamoDB Local + SQS emulator)")
@@ -273,6 +324,21 @@ Exit codes: 0 ok, 1 the operation failed (its error code is printed), 2 bad usag
     });
 
   return program;
+}
+
+/**
+ * The place of each waiting (ENQUEUED) workflow in its line, given workflows in
+ * admission order from the head of every line (a listing's first page): how many
+ * of its partition wait before it, as `queuePosition`.
+ */
+function withPositions(workflows: Record<string, unknown>[]): Record<string, unknown>[] {
+  const ahead = new Map<unknown, number>();
+  return workflows.map((w) => {
+    if (w.status !== "ENQUEUED" || w.queuePosition !== undefined) return w;
+    const position = ahead.get(w.partitionKey) ?? 0;
+    ahead.set(w.partitionKey, position + 1);
+    return { ...w, queuePosition: position };
+  });
 }
 
 /** Run the CLI; resolves to the exit code. */

@@ -1,9 +1,11 @@
-import { WorkflowClient } from "../client/WorkflowClient.js";
+import type { WorkflowClient } from "../client/WorkflowClient.js";
 import { ENV } from "../config.js";
+import { clientFromEnv } from "../control/environment.js";
 import { runOperation, type ControlResponse, type OperationName } from "../control/operations.js";
 import { findDevFile, readDevFile } from "./devFile.js";
 import { cliLogger } from "./debugLogger.js";
-import { CliError, UsageError } from "./errors.js";
+import { ConfigurationError } from "../errors.js";
+import { CliError, EXIT, UsageError } from "./errors.js";
 import { namesFromEnv, namesFromFunctionsOption, namesFromOutputs, namesFromPrefix, type FunctionNames } from "./functionNames.js";
 import { LambdaTarget } from "./LambdaTarget.js";
 
@@ -70,7 +72,7 @@ export async function resolveTarget(options: TargetOptions, env: NodeJS.ProcessE
   const queue = env[ENV.queueUrl];
   if (table || queue) {
     if (!table || !queue) throw new UsageError(`${table ? ENV.queueUrl : ENV.tableName} is not set (${table ? ENV.tableName : ENV.queueUrl} is)`, "NO_TARGET");
-    return new DirectTarget(WorkflowClient.fromEnv(env), `table ${table}`);
+    return new DirectTarget(directClient(env), `table ${table}`);
   }
 
   const devFile = options.devFile ?? findDevFile();
@@ -78,13 +80,23 @@ export async function resolveTarget(options: TargetOptions, env: NodeJS.ProcessE
     const dev = await readDevFile(devFile);
     // The SDK clients read endpoints, region and credentials from process.env.
     Object.assign(process.env, dev.env);
-    return new DirectTarget(WorkflowClient.fromEnv(process.env), `dev stack (${devFile})`);
+    return new DirectTarget(directClient(process.env), `dev stack (${devFile})`);
   }
 
   throw new UsageError(
     `No target: set ${ENV.tableName} and ${ENV.queueUrl} (with AWS_ENDPOINT_URL for LocalStack), run \`cairn dev <module>\` in this directory, or pass --stack / --functions for the control Lambdas`,
     "NO_TARGET",
   );
+}
+
+/** A client on the environment's table, queue and queues; a variable set wrong is bad usage, named by its code. */
+function directClient(env: NodeJS.ProcessEnv): WorkflowClient {
+  try {
+    return clientFromEnv(env);
+  } catch (err) {
+    if (err instanceof ConfigurationError) throw new CliError(err.code, err.message, EXIT.usage, undefined, { cause: err });
+    throw err;
+  }
 }
 
 /** The function names a deployed stack exports as outputs (StartFunctionName, ...). */

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FINISHED_STATUSES, GET_EVENT_TIMEOUT_MS, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
 import {
+  DuplicateWorkflowError,
   InvalidWorkflowStateError,
   ResultTimeoutError,
   StepOutOfRangeError,
@@ -19,24 +20,54 @@ import { checkApplicationVersion, checkKey, checkTimeoutMs, checkWorkflowId, che
 import { deserialize } from "../serialization.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { ListWorkflowsQuery, WorkflowStore } from "../store/WorkflowStore.js";
-import type { StepRecord, WorkflowRecord } from "../types.js";
+import type { QueueEntry, QueuePlace, StepRecord, WorkflowRecord } from "../types.js";
 import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
 import { runningStepInfo, toStepInfo, toWorkflowStatus, type StepInfo, type WorkflowStatusInfo } from "./status.js";
 import { isLiveClaim, lastRecordedStep } from "../workflowState.js";
 import { resumePoint } from "./resumePoint.js";
 import { clientMessageId, serializeInput, serializeValue, validateListInput, validateSendOptions } from "./inputs.js";
 import { Wakes } from "../wakes.js";
+import { QueueRegistry, type QueueDefinition } from "../queues/defineQueue.js";
+import { queueEntryOf } from "../store/QueueStore.js";
+import { checkQueueOptions, queueFields, type EnqueueOptions } from "./queueOptions.js";
+import { listQueued, placeOf } from "./queuedListing.js";
 
-export interface StartWorkflowOptions {
+export interface StartWorkflowOptions extends EnqueueOptions {
   /** Idempotency key: starting twice with one id returns the same workflow. @default a random UUID */
   workflowId?: string;
   applicationVersion?: string;
 }
 
-export interface ForkWorkflowOptions {
+export interface ForkWorkflowOptions extends EnqueueOptions {
   applicationVersion?: string;
   /** @default a random UUID */
   workflowId?: string;
+}
+
+export interface ResumeWorkflowOptions extends EnqueueOptions {}
+
+/** A queue (or one partition of a partitioned queue) as `listQueues` shows it. */
+export interface QueueSummary {
+  queueName: string;
+  partitionKey?: string;
+  /** Workflows waiting for admission. */
+  waiting: number;
+  /** Workflows admitted and not yet seen finished: the concurrency in use (a finished one's slot is given back at the next admission pass). */
+  inFlight: number;
+  /** The latest admission times (epoch ms), as many as the rate limit counts. */
+  recentAdmissions: number[];
+  /** The queue's limits, when the client knows its definition (WorkflowClientOptions.queues). */
+  concurrency?: number;
+  rateLimit?: { limit: number; periodMs: number };
+}
+
+export interface ListQueuedWorkflowsInput {
+  /** @default every queue the client knows (WorkflowClientOptions.queues) */
+  queueName?: string;
+  /** ENQUEUED: waiting for admission; PENDING: admitted and running. @default both */
+  status?: typeof WorkflowStatus.ENQUEUED | typeof WorkflowStatus.PENDING;
+  limit?: number;
+  nextToken?: string;
 }
 
 export interface CancelWorkflowOptions {
@@ -106,6 +137,8 @@ export interface WorkflowClientOptions {
   queue: WorkQueue;
   /** When given, startWorkflow refuses names outside this set instead of leaving them to fail in the worker. */
   workflows?: Iterable<WorkflowDefinition<any, any>>;
+  /** When given, queue options are checked against these definitions (unknown queue, priorities, partitions). */
+  queues?: Iterable<QueueDefinition>;
   now?: () => number;
 }
 
@@ -118,6 +151,7 @@ export class WorkflowClient {
   private readonly queue: WorkQueue;
   private readonly now: () => number;
   private readonly registry: WorkflowRegistry | undefined;
+  private readonly queues: QueueRegistry | undefined;
   private readonly wakes: Wakes;
 
   constructor(options: WorkflowClientOptions) {
@@ -126,6 +160,7 @@ export class WorkflowClient {
     this.wakes = new Wakes(options.store, options.queue);
     this.now = options.now ?? Date.now;
     this.registry = options.workflows ? new WorkflowRegistry(options.workflows) : undefined;
+    this.queues = options.queues ? new QueueRegistry(options.queues) : undefined;
   }
 
   /**
@@ -152,7 +187,9 @@ export class WorkflowClient {
     const workflowId = options.workflowId ?? randomUUID();
     checkWorkflowId(workflowId);
     if (options.applicationVersion !== undefined) checkApplicationVersion(options.applicationVersion);
+    checkQueueOptions(options, this.queues);
     const now = this.now();
+    const queued = options.queueName !== undefined ? queueFields({ ...options, queueName: options.queueName }, workflowId, 0, 1, now) : undefined;
     const record: WorkflowRecord = {
       workflowId,
       name,
@@ -164,8 +201,10 @@ export class WorkflowClient {
       generation: 0,
       version: 0,
       ...(options.applicationVersion !== undefined ? { applicationVersion: options.applicationVersion } : {}),
+      ...queued?.record,
     };
-    const result = await this.store.createWorkflow(record);
+    const result = queued ? await this.store.enqueueWorkflow(record, queued.entry) : await this.store.createWorkflow(record);
+    if ("duplicateOf" in result) throw new DuplicateWorkflowError(options.queueName!, options.deduplicationId!, result.duplicateOf);
     if (!result.created) {
       const existing = result.existing;
       if (existing.name !== name) {
@@ -174,11 +213,13 @@ export class WorkflowClient {
           `Workflow id "${workflowId}" is already used by a workflow named "${existing.name}"; it was not started again as "${name}"`,
         );
       }
-      // The first start may have died before sending its message: make sure one exists.
-      if (existing.status === WorkflowStatus.ENQUEUED && !existing.running) await this.sendNext(existing);
+      // The first start may have died before sending its message (or asking for its admission): make sure one exists.
+      if (existing.queued) await this.queue.sendAdmit(placeOf(existing));
+      else if (existing.status === WorkflowStatus.ENQUEUED && !existing.running) await this.sendNext(existing);
       return this.handle(workflowId);
     }
-    await this.queue.send([{ workflowId, step: 1, generation: 0 }]);
+    if (queued) await this.queue.sendAdmit(queued.place);
+    else await this.queue.send([{ workflowId, step: 1, generation: 0 }]);
     return this.handle(workflowId);
   }
 
@@ -191,7 +232,9 @@ export class WorkflowClient {
     checkWorkflowId(workflowId);
     const [record, recordedSteps] = await Promise.all([this.store.getWorkflow(workflowId), this.store.countSteps(workflowId)]);
     if (!record) throw new WorkflowNotFoundError(workflowId);
-    return toWorkflowStatus(record, recordedSteps);
+    const waiting = record.queued ? queueEntryOf(record, 1) : undefined;
+    const queuePosition = waiting ? await this.store.queuePosition(waiting.place, waiting.entry) : undefined;
+    return { ...toWorkflowStatus(record, recordedSteps), ...(queuePosition !== undefined ? { queuePosition } : {}) };
   }
 
   /**
@@ -209,6 +252,9 @@ export class WorkflowClient {
     checkTimeoutMs(options.timeoutMs);
     const record = await this.store.cancelWorkflow(workflowId, this.now());
     if (!record) throw new WorkflowNotFoundError(workflowId);
+    // Out of its queue's line: it never starts (an admission pass would drop the entry anyway).
+    const waiting = record.queued && record.status === WorkflowStatus.CANCELLED ? queueEntryOf(record, 1) : undefined;
+    if (waiting) await this.store.removeQueueEntry(waiting.place, waiting.entry);
     const descendants = await this.cancelDescendants(record);
     // A parent waiting for this workflow's end learns of the cancel.
     await this.wakes.afterEnd(record);
@@ -280,8 +326,9 @@ export class WorkflowClient {
    * failed step whose error ended it, whose record is deleted with every step recorded
    * after it (see resumePoint for the rule).
    */
-  async resumeWorkflow<O = unknown>(workflowId: string): Promise<WorkflowHandle<O>> {
+  async resumeWorkflow<O = unknown>(workflowId: string, options: ResumeWorkflowOptions = {}): Promise<WorkflowHandle<O>> {
     checkWorkflowId(workflowId);
+    checkQueueOptions(options, this.queues);
     const state = await this.store.loadState(workflowId);
     if (!state) throw new WorkflowNotFoundError(workflowId);
     const wf = state.workflow;
@@ -289,19 +336,33 @@ export class WorkflowClient {
     // Descendants first, the deepest first: a parent that runs again finds the children it
     // waits for already resumed, not CANCELLED (which its getResult would throw).
     await this.resumeDescendants(wf);
-    await this.resumeOne(state.workflow, state.steps);
+    await this.resumeOne(state.workflow, state.steps, options);
     return this.handle(workflowId);
   }
 
-  /** Restart one workflow as a new generation (see resumeWorkflow). */
-  private async resumeOne(wf: WorkflowRecord, steps: readonly StepRecord[]): Promise<void> {
+  /**
+   * Restart one workflow as a new generation (see resumeWorkflow): into the line
+   * of `options.queueName`, or at once, past any queue it was waiting in.
+   */
+  private async resumeOne(wf: WorkflowRecord, steps: readonly StepRecord[], options: EnqueueOptions = {}): Promise<void> {
     // An ERROR workflow runs its failed step (and what was recorded after it) again: see resumePoint.
     const { nextStep, deleteFrom } = resumePoint(wf, steps);
-    const resumed = await this.store.resumeWorkflow(wf, { now: this.now(), nextStep, ...(deleteFrom !== undefined ? { deleteStep: deleteFrom } : {}) });
+    const now = this.now();
+    const queued = options.queueName !== undefined ? queueFields({ ...options, queueName: options.queueName }, wf.workflowId, wf.generation + 1, nextStep, now) : undefined;
+    const resumed = await this.store.resumeWorkflow(wf, {
+      now,
+      nextStep,
+      ...(deleteFrom !== undefined ? { deleteStep: deleteFrom } : {}),
+      ...(queued ? { queue: { place: queued.place, entry: queued.entry } } : {}),
+    });
     if (!resumed) {
       throw new WorkflowConflictError(wf.workflowId, `Workflow "${wf.workflowId}" changed while it was being resumed (another resume or a cancel won); nothing was done`);
     }
-    await this.queue.send([{ workflowId: wf.workflowId, step: nextStep, generation: resumed.generation }]);
+    // Its old place in line, if it was waiting in one, is given up.
+    const left = wf.queued ? queueEntryOf(wf, 1) : undefined;
+    if (left) await this.store.removeQueueEntry(left.place, left.entry);
+    if (queued) await this.queue.sendAdmit(queued.place);
+    else await this.queue.send([{ workflowId: wf.workflowId, step: nextStep, generation: resumed.generation }]);
   }
 
   /**
@@ -380,6 +441,7 @@ export class WorkflowClient {
     if (!Number.isInteger(startStep)) throw new ValidationError(`startStep must be an integer, got ${String(startStep)}`);
     const newId = options.workflowId ?? randomUUID();
     checkWorkflowId(newId, "fork workflowId");
+    checkQueueOptions(options, this.queues);
     const state = await this.store.loadState(workflowId);
     if (!state) throw new WorkflowNotFoundError(workflowId);
     const lastRecorded = lastRecordedStep(state.steps);
@@ -387,6 +449,7 @@ export class WorkflowClient {
     const wf = state.workflow;
     const now = this.now();
     const applicationVersion = options.applicationVersion ?? wf.applicationVersion;
+    const queued = options.queueName !== undefined ? queueFields({ ...options, queueName: options.queueName }, newId, 0, startStep, now) : undefined;
     const record: WorkflowRecord = {
       workflowId: newId,
       name: wf.name,
@@ -399,6 +462,7 @@ export class WorkflowClient {
       version: 0,
       forkedFrom: { workflowId, startStep },
       ...(applicationVersion !== undefined ? { applicationVersion } : {}),
+      ...queued?.record,
     };
     const copied = state.steps
       .filter((s) => s.functionId < startStep)
@@ -414,14 +478,59 @@ export class WorkflowClient {
         existing.name === wf.name &&
         existing.applicationVersion === applicationVersion;
       if (!sameFork) throw new WorkflowConflictError(newId, `Cannot fork into workflow id "${newId}": it is already taken`);
-      // The first attempt may have died before sending its message: make sure one exists.
-      if (existing.status === WorkflowStatus.ENQUEUED && existing.version === 0) {
+      // The first attempt may have died before sending its message (or entering its queue): make sure it did.
+      await this.store.putEvents(newId, eventsSetBy(copied));
+      if (existing.queued) await this.enterQueue(queueEntryOf(existing, startStep)!);
+      else if (existing.status === WorkflowStatus.ENQUEUED && existing.version === 0) {
         await this.queue.send([{ workflowId: newId, step: startStep, generation: existing.generation }]);
       }
       return this.handle(newId);
     }
-    await this.queue.send([{ workflowId: newId, step: startStep, generation: 0 }]);
+    // The events the copied steps set are the fork's too, before it runs.
+    await this.store.putEvents(newId, eventsSetBy(copied));
+    if (queued) await this.enterQueue(queued);
+    else await this.queue.send([{ workflowId: newId, step: startStep, generation: 0 }]);
     return this.handle(newId);
+  }
+
+  /** Put a workflow recorded as queued into its queue's line (idempotent), and ask for an admission pass. */
+  private async enterQueue({ place, entry }: { place: QueuePlace; entry: QueueEntry }): Promise<void> {
+    await this.store.putQueueEntry(place, entry);
+    await this.queue.sendAdmit(place);
+  }
+
+  /** Every queue the client knows or that has admitted a workflow (or just `queueName`), partition by partition. */
+  async listQueues(options: { queueName?: string } = {}): Promise<QueueSummary[]> {
+    if (options.queueName !== undefined) checkWorkflowName(options.queueName, "queueName");
+    const known = (this.queues?.all() ?? []).filter((q) => !q.partitioned && (options.queueName === undefined || q.name === options.queueName));
+    const places = new Map<string, QueuePlace>();
+    for (const place of [...known.map((q): QueuePlace => ({ queueName: q.name })), ...(await this.store.queuePlaces(options.queueName))]) {
+      places.set(JSON.stringify([place.queueName, place.partitionKey ?? null]), place);
+    }
+    const sorted = [...places.values()].sort((a, b) => a.queueName.localeCompare(b.queueName) || (a.partitionKey ?? "").localeCompare(b.partitionKey ?? ""));
+    return Promise.all(
+      sorted.map(async (place) => {
+        const counts = await this.store.queueCounts(place);
+        const queue = this.queues?.get(place.queueName);
+        return {
+          ...place,
+          waiting: counts.waiting,
+          inFlight: counts.slots,
+          recentAdmissions: counts.admissions,
+          ...(queue?.concurrency !== undefined ? { concurrency: queue.concurrency } : {}),
+          ...(queue?.rateLimit !== undefined ? { rateLimit: { ...queue.rateLimit } } : {}),
+        };
+      }),
+    );
+  }
+
+  /**
+   * The workflows of a queue (or of every queue the client knows): those waiting
+   * for admission (ENQUEUED), in admission order, then those admitted and running
+   * (PENDING). Pass `nextToken` to go on.
+   */
+  async listQueuedWorkflows(input: ListQueuedWorkflowsInput = {}): Promise<ListWorkflowsOutput> {
+    return listQueued(this.store, this.queues, input);
   }
 
   /**
@@ -538,4 +647,13 @@ async function inChunks<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, 
   const results: R[] = [];
   for (let i = 0; i < items.length; i += size) results.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
   return results;
+}
+
+/** The latest value each event key got from these steps (setEvent records carry their value). */
+function eventsSetBy(steps: readonly StepRecord[]): { key: string; value: string; setAt: number }[] {
+  const latest = new Map<string, { key: string; value: string; setAt: number }>();
+  for (const s of [...steps].sort((a, b) => a.functionId - b.functionId)) {
+    if (s.kind === "setEvent" && s.eventValue !== undefined) latest.set(s.name, { key: s.name, value: s.eventValue, setAt: s.completedAt });
+  }
+  return [...latest.values()];
 }

@@ -18,6 +18,13 @@ export interface WorkflowStatusInfo {
   forkedFrom: { workflowId: string; startStep: number } | undefined;
   /** The workflow that started this one as a child. */
   parentWorkflowId?: string;
+  /** The queue it was started, resumed or forked on, and its place there. */
+  queueName?: string;
+  priority?: number;
+  deduplicationId?: string;
+  partitionKey?: string;
+  /** While it waits in its queue (getWorkflowStatus): how many workflows wait before it. */
+  queuePosition?: number;
   cancelRequested: boolean;
   /** Steps recorded so far (listings leave it out: it costs a query per workflow). */
   recordedSteps?: number;
@@ -63,6 +70,10 @@ export function toWorkflowStatus(record: WorkflowRecord, recordedSteps?: number,
     applicationVersion: record.applicationVersion,
     forkedFrom: record.forkedFrom,
     ...(record.parentWorkflowId !== undefined ? { parentWorkflowId: record.parentWorkflowId } : {}),
+    ...(record.queueName !== undefined ? { queueName: record.queueName } : {}),
+    ...(record.priority !== undefined ? { priority: record.priority } : {}),
+    ...(record.deduplicationId !== undefined ? { deduplicationId: record.deduplicationId } : {}),
+    ...(record.partitionKey !== undefined ? { partitionKey: record.partitionKey } : {}),
     cancelRequested: record.cancelRequested,
     ...(recordedSteps !== undefined ? { recordedSteps } : {}),
     ...(record.recoveryReason !== undefined ? { recoveryReason: record.recoveryReason } : {}),
@@ -88,7 +99,7 @@ export function toStepInfo(step: StepRecord, now: number = Date.now()): StepInfo
     name: step.name,
     kind: step.kind,
     status: sleeping ? StepStatus.PENDING : step.status,
-    output: step.kind === "sleep" ? (step.wakeAt !== undefined ? { wakeAt: step.wakeAt } : undefined) : deserialize(step.output),
+    output: step.kind === "sleep" ? (step.wakeAt !== undefined ? { wakeAt: step.wakeAt } : undefined) : deserialize(step.kind === "setEvent" ? step.eventValue : step.output),
     error: step.error,
     attempts: step.attempts,
     startedAt: step.startedAt,

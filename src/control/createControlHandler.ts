@@ -2,16 +2,26 @@ import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { ENV, optionalListEnv } from "../config.js";
 import { CONTROL_DEADLINE_BUFFER_MS, GET_EVENT_TIMEOUT_MS } from "../constants.js";
-import { WorkflowClient } from "../client/WorkflowClient.js";
+import type { WorkflowClient } from "../client/WorkflowClient.js";
 import { UnknownWorkflowError } from "../errors.js";
 import { LIMITS, WORKFLOW_NAME_PATTERN } from "../limits.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
+import type { QueueDefinition } from "../queues/defineQueue.js";
 import type { WorkflowDefinition } from "../workflow.js";
+import { clientFromEnv } from "./environment.js";
 import { OPERATIONS, runOperation, toControlError, type ControlResponse, type OperationName } from "./operations.js";
 
 export interface ControlHandlerOptions {
-  /** @default WorkflowClient.fromEnv(), created on the first invocation */
+  /** @default a client on $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL, knowing `queues`, created on the first invocation */
   client?: WorkflowClient;
+  /**
+   * The workflow queues the worker registers (see defineQueue), for the client the
+   * handler creates: start, resume and fork check queue options against them (an
+   * unknown queue is a VALIDATION_ERROR), `queues` shows their limits and `queued`
+   * lists them all when no queueName is given.
+   * @default - the definitions in $CAIRN_QUEUES (JSON, as the construct's `queues` prop sets it); without it any queue name is accepted
+   */
+  queues?: Iterable<QueueDefinition>;
   logger?: Logger;
   /**
    * The workflows the worker runs (definitions or names). When given, `start`
@@ -82,7 +92,7 @@ export function createControlHandler(operation: OperationName, options: ControlH
 
   const handle = async (event: unknown, context: Context): Promise<ControlResponse> => {
     const errorId = context?.awsRequestId;
-    client ??= WorkflowClient.fromEnv();
+    client ??= clientFromEnv(process.env, options.queues);
     const unknown = operation === "start" && known ? unknownWorkflow(event, known) : undefined;
     if (unknown) return { ok: false, error: toControlError(unknown, { operation }) };
     const untimedWait = WAITING_OPERATIONS.get(operation);

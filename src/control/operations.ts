@@ -1,5 +1,6 @@
 import { SerializationError, ValidationError } from "../errors.js";
-import type { CancelWorkflowResult, WorkflowClient } from "../client/WorkflowClient.js";
+import type { CancelWorkflowResult, ListQueuedWorkflowsInput, ListWorkflowsOutput, WorkflowClient } from "../client/WorkflowClient.js";
+import type { EnqueueOptions } from "../client/queueOptions.js";
 import type { StepInfo, WorkflowStatusInfo } from "../client/status.js";
 import { GET_EVENT_TIMEOUT_MS, WorkflowStatus } from "../constants.js";
 import {
@@ -28,7 +29,7 @@ export { toControlError, type ControlError } from "./controlErrors.js";
  * a stable `code`. Every input is checked against LIMITS before anything is
  * written, so a refused request changes nothing.
  */
-export const OPERATIONS = ["start", "status", "result", "cancel", "resume", "fork", "list", "steps", "send", "event"] as const;
+export const OPERATIONS = ["start", "status", "result", "cancel", "resume", "fork", "list", "steps", "send", "event", "queues", "queued"] as const;
 export type OperationName = (typeof OPERATIONS)[number];
 
 /** Operations that change workflows; the others only read. */
@@ -84,6 +85,19 @@ function applicationVersionField(p: Payload): string | undefined {
   return version;
 }
 
+/**
+ * The queue a started, resumed or forked workflow waits in, and its place there
+ * (the client checks them against the queues it knows).
+ */
+function enqueueFields(p: Payload): EnqueueOptions {
+  return {
+    ...optional("queueName", field<string>(p, "queueName", "string")),
+    ...optional("priority", field<number>(p, "priority", "number")),
+    ...optional("deduplicationId", field<string>(p, "deduplicationId", "string")),
+    ...optional("partitionKey", field<string>(p, "partitionKey", "string")),
+  };
+}
+
 /** Workflow fields as JSON data: values in Cairn's tagged JSON, times as epoch ms. */
 export function statusToJson(s: WorkflowStatusInfo): Record<string, unknown> {
   return { ...s, input: toJsonValue(s.input), output: toJsonValue(s.output) };
@@ -114,13 +128,15 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
     checkWorkflowName(workflowName);
     const workflowId = workflowIdField(p, "workflowId", false);
     const applicationVersion = applicationVersionField(p);
+    const queue = enqueueFields(p);
     const handle = await recording("input", p.input, () =>
       client.startWorkflow(workflowName, p.input, {
         ...(workflowId !== undefined ? { workflowId } : {}),
         ...(applicationVersion !== undefined ? { applicationVersion } : {}),
+        ...queue,
       }),
     );
-    return { workflowId: handle.workflowId };
+    return { workflowId: handle.workflowId, ...optional("queueName", queue.queueName) };
   },
   async status(client, p) {
     return statusToJson(await client.getWorkflowStatus(workflowIdField(p)));
@@ -139,8 +155,10 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
     return statusToJson(cancelled);
   },
   async resume(client, p) {
-    const handle = await client.resumeWorkflow(workflowIdField(p));
-    return { workflowId: handle.workflowId };
+    const workflowId = workflowIdField(p);
+    const queue = enqueueFields(p);
+    const handle = await client.resumeWorkflow(workflowId, queue);
+    return { workflowId: handle.workflowId, ...optional("queueName", queue.queueName) };
   },
   async fork(client, p) {
     const workflowId = workflowIdField(p);
@@ -148,11 +166,13 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
     if (!Number.isSafeInteger(startStep)) throw invalid("startStep", `"startStep" must be an integer, got ${clip(startStep)}`);
     const newWorkflowId = workflowIdField(p, "newWorkflowId", false);
     const applicationVersion = applicationVersionField(p);
+    const queue = enqueueFields(p);
     const handle = await client.forkWorkflow(workflowId, startStep, {
       ...(newWorkflowId !== undefined ? { workflowId: newWorkflowId } : {}),
       ...(applicationVersion !== undefined ? { applicationVersion } : {}),
+      ...queue,
     });
-    return { workflowId: handle.workflowId, forkedFrom: { workflowId, startStep } };
+    return { workflowId: handle.workflowId, forkedFrom: { workflowId, startStep }, ...optional("queueName", queue.queueName) };
   },
   async list(client, p) {
     const name = field<string>(p, "name", "string");
@@ -167,11 +187,7 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
       ...optional("nextToken", field<string>(p, "nextToken", "string")),
       ...optional("sortDesc", field<boolean>(p, "sortDesc", "boolean")),
     });
-    return {
-      workflows: out.workflows.map(statusToJson),
-      ...(out.nextToken ? { nextToken: out.nextToken } : {}),
-      ...(out.sizeLimited ? { sizeLimited: true } : {}),
-    };
+    return listingToJson(out);
   },
   async steps(client, p) {
     const workflowId = workflowIdField(p);
@@ -214,7 +230,52 @@ const handlers: Record<OperationName, (client: WorkflowClient, p: Payload) => Pr
     // getEvent answers undefined for an event not set (an event set to undefined reads the same).
     return value === undefined ? { workflowId, key, set: false } : { workflowId, key, set: true, value: toJsonValue(value) };
   },
+  async queues(client, p) {
+    return { queues: await client.listQueues(optional("queueName", field<string>(p, "queueName", "string"))) };
+  },
+  async queued(client, p) {
+    const input = {
+      ...optional("queueName", field<string>(p, "queueName", "string")),
+      ...optional("status", field<string>(p, "status", "string") as ListQueuedWorkflowsInput["status"]),
+      ...optional("nextToken", field<string>(p, "nextToken", "string")),
+    };
+    const limit = field<number>(p, "limit", "number");
+    let out: ListWorkflowsOutput;
+    try {
+      out = await client.listQueuedWorkflows({ ...input, ...optional("limit", limit) });
+    } catch (err) {
+      if (input.queueName === undefined && err instanceof ValidationError && (err as { field?: unknown }).field === "queueName") {
+        throw invalid("queueName", `"queueName" is required: no queue definitions are configured here to list every queue (CAIRN_QUEUES, which the construct's queues prop sets)`);
+      }
+      throw err;
+    }
+    // The line is paged by count: a page whose values would outgrow the answer stops early.
+    const fits = fittingCount(out.workflows);
+    if (fits < out.workflows.length) {
+      return { ...listingToJson(await client.listQueuedWorkflows({ ...input, limit: fits })), sizeLimited: true };
+    }
+    return listingToJson(out);
+  },
 };
+
+/** A page of workflows as the list and queued operations answer it. */
+function listingToJson(out: ListWorkflowsOutput): Record<string, unknown> {
+  return {
+    workflows: out.workflows.map(statusToJson),
+    ...(out.nextToken ? { nextToken: out.nextToken } : {}),
+    ...(out.sizeLimited ? { sizeLimited: true } : {}),
+  };
+}
+
+/** How many of the first workflows fit in one page (LIMITS.pageBytes); at least one. */
+function fittingCount(workflows: readonly WorkflowStatusInfo[]): number {
+  let bytes = 0;
+  for (let i = 0; i < workflows.length; i++) {
+    bytes += Buffer.byteLength(JSON.stringify(statusToJson(workflows[i]!)), "utf8");
+    if (bytes > LIMITS.pageBytes) return Math.max(1, i);
+  }
+  return workflows.length;
+}
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };

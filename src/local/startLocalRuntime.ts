@@ -16,6 +16,8 @@ import { createWorker, type WorkerOptions } from "../worker/createWorker.js";
 import { sqsChangeVisibility, type FailureBackoffOptions } from "../worker/failureBackoff.js";
 import { failureBackoffOf, type SqsBatchHandler } from "../worker/sqsBatchHandler.js";
 import type { WorkflowDefinition } from "../workflow.js";
+import { Admitter } from "../queues/Admitter.js";
+import { QueueRegistry, type QueueDefinition } from "../queues/defineQueue.js";
 import { startDynamoLocal, type DynamoLocal } from "./dynamoLocal.js";
 import { EventSourcePoller } from "./EventSourcePoller.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./localAws.js";
@@ -23,6 +25,10 @@ import { logLevelFromEnv } from "../config.js";
 
 export interface LocalRuntimeOptions {
   workflows: Iterable<WorkflowDefinition<any, any>>;
+  /** Workflow queues the worker admits into; an admission pass also runs every `admitEveryMs`. */
+  queues?: Iterable<QueueDefinition>;
+  /** How often the periodic admission pass runs (what the construct's schedule does, faster). @default 1000 */
+  admitEveryMs?: number;
   /** @default "cairn-workflows" */
   tableName?: string;
   /** @default "cairn-work" (and "<name>-dlq") */
@@ -152,10 +158,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
     const reaper = new ExpiredWorkflowReaper({ tableName, client: dynamodb });
     const queue = new SqsWorkQueue({ queueUrl, client: sqs });
+    const queues = [...(options.queues ?? [])];
+    // What the worker (and the periodic admission pass) see.
+    const workerStore = options.wrapStore ? options.wrapStore(store) : store;
+    const workerQueue = options.wrapQueue ? options.wrapQueue(queue) : queue;
     const baseWorker = createWorker({
       workflows,
-      store: options.wrapStore ? options.wrapStore(store) : store,
-      queue: options.wrapQueue ? options.wrapQueue(queue) : queue,
+      queues,
+      store: workerStore,
+      queue: workerQueue,
       visibilityTimeoutSeconds,
       logger,
       ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
@@ -195,6 +206,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
     worker.start();
     deadLetters.start();
+    if (queues.length > 0) {
+      // The periodic pass: admits what no trigger did (rate windows, lost triggers).
+      const admitter = new Admitter(workerStore, workerQueue, new QueueRegistry(queues));
+      const timer = setInterval(() => {
+        admitter.admit().catch((err: unknown) => logger.warn("periodic admission pass failed; trying again later", { error: err }));
+      }, options.admitEveryMs ?? 1_000);
+      timer.unref();
+      stops.push(async () => clearInterval(timer));
+    }
     if (options.expireEveryMs !== undefined && options.expireEveryMs > 0) {
       const timer = setInterval(() => {
         reaper.expireDue().catch((err: unknown) => logger.warn("expiring finished workflows failed; trying again later", { error: err }));
@@ -208,7 +228,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
 
     return {
-      client: new WorkflowClient({ store, queue, workflows }),
+      client: new WorkflowClient({ store, queue, workflows, queues }),
       store,
       queue,
       tableName,

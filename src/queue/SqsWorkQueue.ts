@@ -2,8 +2,8 @@ import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCom
 import { SQS_BATCH_LIMIT } from "../constants.js";
 import { awsClientSettings } from "../awsEnv.js";
 import { ENV, requireEnv } from "../config.js";
-import type { WorkMessage } from "../types.js";
-import { delaySecondsFor, encodeMessage } from "./messages.js";
+import type { AdmitMessage, WorkMessage } from "../types.js";
+import { delaySecondsFor, encodeAdmitMessage, encodeMessage } from "./messages.js";
 import type { WorkQueue } from "./WorkQueue.js";
 
 export interface SqsWorkQueueOptions {
@@ -49,6 +49,12 @@ export class SqsWorkQueue implements WorkQueue {
         throw new Error(`SQS refused ${out.Failed.length} of ${chunk.length} messages: ${out.Failed.map((f) => f.Message ?? f.Code).join("; ")}`);
       }
     }
+  }
+
+  async sendAdmit(message: AdmitMessage): Promise<void> {
+    await this.sqs.send(
+      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: encodeAdmitMessage(message), DelaySeconds: delaySecondsFor(message, Date.now()) }),
+    );
   }
 
   async extendVisibility(receiptHandle: string, seconds: number): Promise<void> {

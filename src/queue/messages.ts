@@ -1,10 +1,12 @@
 import { MAX_SQS_DELAY_SECONDS } from "../constants.js";
 import { MalformedMessageError, ValidationError } from "../errors.js";
-import { STEP_KINDS, type StepKind, type WorkMessage } from "../types.js";
+import { STEP_KINDS, type AdmitMessage, type StepKind, type WorkMessage } from "../types.js";
 import { checkWorkflowId, clip } from "../limits.js";
 
 /** Marks our messages so foreign ones on the queue are told apart. */
 const KIND = "cairn.step";
+/** An admission pass of workflow queues (see src/queues/Admitter.ts). */
+const ADMIT_KIND = "cairn.admit";
 const VERSION = 1;
 /** Longest operation name a message may carry (workflow code names its steps; nothing longer is plausible). */
 export const MAX_OP_NAME_LENGTH = 256;
@@ -79,8 +81,40 @@ export function decodeMessage(body: string): WorkMessage {
   };
 }
 
+export function encodeAdmitMessage(message: AdmitMessage): string {
+  return JSON.stringify({ kind: ADMIT_KIND, v: VERSION, ...message });
+}
+
+/** Whether a body is an admission message (the worker handles those apart). */
+export function isAdmitMessage(body: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return isPlainObject(parsed) && parsed.kind === ADMIT_KIND;
+  } catch {
+    return false;
+  }
+}
+
+/** Parse and validate an admission message (see isAdmitMessage); anything off is a MalformedMessageError. */
+export function decodeAdmitMessage(body: string): AdmitMessage {
+  const m = JSON.parse(body) as Record<string, unknown>;
+  if (m.v !== VERSION) throw new MalformedMessageError(`Unsupported Cairn admission message version ${show(m.v)}`);
+  const { queueName, partitionKey, notBefore } = m;
+  const isName = (v: unknown) => typeof v === "string" && v.length > 0 && v.length <= MAX_OP_NAME_LENGTH;
+  if (queueName !== undefined && !isName(queueName)) throw new MalformedMessageError(`Cairn admission message with an invalid queueName ${show(queueName)}`);
+  if (partitionKey !== undefined && !isName(partitionKey)) throw new MalformedMessageError(`Cairn admission message with an invalid partitionKey ${show(partitionKey)}`);
+  if (notBefore !== undefined && (!Number.isSafeInteger(notBefore) || (notBefore as number) < 0)) {
+    throw new MalformedMessageError(`Cairn admission message with an invalid notBefore ${show(notBefore)}`);
+  }
+  return {
+    ...(queueName !== undefined ? { queueName: queueName as string } : {}),
+    ...(partitionKey !== undefined ? { partitionKey: partitionKey as string } : {}),
+    ...(notBefore !== undefined ? { notBefore: notBefore as number } : {}),
+  };
+}
+
 /** SQS DelaySeconds for a message: whole seconds, rounded up, between 0 and SQS's maximum. */
-export function delaySecondsFor(message: WorkMessage, now: number): number {
+export function delaySecondsFor(message: { notBefore?: number }, now: number): number {
   if (message.notBefore === undefined) return 0;
   const seconds = Math.ceil((message.notBefore - now) / 1000);
   if (Number.isNaN(seconds)) return 0;

@@ -283,8 +283,7 @@ export class DynamoWorkflowReads {
       isRecord(p) && Object.keys(p).length === 2 && typeof p.id === "string" && typeof p.sort === "string" && p.sort.endsWith(`#${p.id}`);
     const after = decodePageToken(query.nextToken, fingerprint, isPosition);
     const ids = await this.mailboxes.childrenOf(parentId);
-    const records: WorkflowRecord[] = [];
-    for (let i = 0; i < ids.length; i += FETCH_ROUND) records.push(...(await this.batchGetWorkflows(ids.slice(i, i + FETCH_ROUND))).values());
+    const records = [...(await this.getWorkflows(ids)).values()];
     const sortOf = (r: WorkflowRecord): string => listSortKey(r.createdAt, r.workflowId);
     const matching = records
       .filter(
@@ -313,8 +312,17 @@ export class DynamoWorkflowReads {
     };
   }
 
+  /** Workflows (record and input) by id; deleted ones are missing from the map. */
+  async getWorkflows(workflowIds: readonly string[]): Promise<Map<string, WorkflowRecord>> {
+    const records = new Map<string, WorkflowRecord>();
+    for (let i = 0; i < workflowIds.length; i += FETCH_ROUND) {
+      for (const [id, record] of await this.batchGetWorkflows(workflowIds.slice(i, i + FETCH_ROUND))) records.set(id, record);
+    }
+    return records;
+  }
+
   /** Fetch workflows (record and input) by id (indexes hold keys only); deleted ones are missing from the map. */
-  private async batchGetWorkflows(workflowIds: string[]): Promise<Map<string, WorkflowRecord>> {
+  private async batchGetWorkflows(workflowIds: readonly string[]): Promise<Map<string, WorkflowRecord>> {
     const items = new Map<string, Item>();
     const keys = workflowIds.flatMap((id) => [workflowKey(id), inputKey(id)]);
     for (let i = 0; i < keys.length; i += MAX_BATCH_GET) {

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import {
+  DeleteCommand,
   DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -10,7 +12,9 @@ import {
 import { CANCELLABLE_STATUSES, RESUMABLE_STATUSES, WorkflowStatus } from "../constants.js";
 import { ENV, optionalNumberEnv, requireEnv } from "../config.js";
 import { awsClientSettings } from "../awsEnv.js";
-import type { MailMessage, RunningClaim, StepRecord, WaitChannel, Waiter, WorkflowRecord } from "../types.js";
+import type { MailMessage, QueueEntry, QueuePlace, RunningClaim, StepRecord, WaitChannel, Waiter, WorkflowRecord } from "../types.js";
+import { dedupKey, QueueItems, toEntry } from "./queueItems.js";
+import type { AdmitArgs, EnqueueResult } from "./QueueStore.js";
 import {
   attemptsAttribute,
   fromWorkflowItem,
@@ -33,6 +37,7 @@ import type {
   RecordResult,
   RecordStepArgs,
   ReleaseClaimArgs,
+  ResumeOptions,
   WorkflowStore,
 } from "./WorkflowStore.js";
 
@@ -58,6 +63,11 @@ const newIncarnation = (): string => randomBytes(9).toString("base64url");
 
 /** The SDK error names that carry a failed condition. */
 const isConditionFailure = (err: unknown): boolean => (err as { name?: string })?.name === "ConditionalCheckFailedException";
+/** A transaction that lost to a condition or to a concurrent transaction on one of its items. */
+const isRaceLost = (err: unknown): boolean => {
+  const codes = cancellationCodes(err);
+  return (codes?.some((c) => c === "ConditionalCheckFailed" || c === "TransactionConflict") ?? false) || (err as { name?: string })?.name === "TransactionConflictException";
+};
 const cancellationCodes = (err: unknown): string[] | undefined =>
   (err as { name?: string })?.name === "TransactionCanceledException"
     ? ((err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map((r) => r.Code ?? "None")
@@ -71,6 +81,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
   private readonly retentionSeconds: number | undefined;
   /** Copies of forked steps, and the cleaning of what interrupted forks left (see stepCopies.ts). */
   private readonly stepCopies = new StepCopies(this.doc, this.tableName);
+  private readonly queues = new QueueItems(this.doc, this.tableName);
 
   /** The store on $CAIRN_TABLE_NAME, with $CAIRN_RETENTION_DAYS for the TTL; endpoint, region and credentials from `env` (see awsClientSettings). */
   static fromEnv(env: NodeJS.ProcessEnv = process.env): DynamoWorkflowStore {
@@ -227,6 +238,10 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     }
   }
 
+  putEvents(workflowId: string, events: readonly { key: string; value: string; setAt: number }[]): Promise<void> {
+    return this.mailboxes.putEvents(workflowId, events);
+  }
+
   getEvent(workflowId: string, key: string) {
     return this.mailboxes.getEvent(workflowId, key);
   }
@@ -237,6 +252,122 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
 
   waitersOf(target: string, channel: WaitChannel): Promise<Waiter[]> {
     return this.mailboxes.waitersOf(target, channel);
+  }
+
+  async enqueueWorkflow(workflow: WorkflowRecord, entry: QueueEntry): Promise<EnqueueResult> {
+    const place: QueuePlace = { queueName: workflow.queueName!, ...(workflow.partitionKey !== undefined ? { partitionKey: workflow.partitionKey } : {}) };
+    const incarnation = newIncarnation();
+    const dedup = workflow.deduplicationId !== undefined ? dedupKey(place.queueName, workflow.deduplicationId) : undefined;
+    for (let round = 1; ; round++) {
+      // The record first (its failure is a taken id), the deduplication claim last.
+      const items = [
+        { Put: { TableName: this.tableName, Item: toWorkflowItem(workflow, incarnation), ConditionExpression: "attribute_not_exists(pk)" } },
+        ...(hasInlineInput(workflow) ? [] : [{ Put: { TableName: this.tableName, Item: toInputItem(workflow, incarnation) } }]),
+        this.queues.entryPut(place, entry),
+        ...(dedup
+          ? [{ Put: { TableName: this.tableName, Item: { ...dedup, type: "queueDedup", workflowId: workflow.workflowId }, ConditionExpression: "attribute_not_exists(pk)" } }]
+          : []),
+      ];
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: items as TransactWriteCommandInput["TransactItems"] }));
+      } catch (err) {
+        const codes = cancellationCodes(err);
+        if (codes?.[0] === "ConditionalCheckFailed") {
+          const taken = await this.takenBy(workflow.workflowId);
+          if (taken) return taken;
+        } else if (dedup && codes?.at(-1) === "ConditionalCheckFailed") {
+          const holder = await this.deduplicationHolder(dedup, workflow.deduplicationId!);
+          if (holder) return { duplicateOf: holder };
+        } else if (!isRaceLost(err)) {
+          throw err;
+        }
+        if (round >= 3) throw new Error(`Could not enqueue workflow "${workflow.workflowId}": its id or deduplication id kept changing hands; try again`);
+        continue;
+      }
+      this.noteIncarnation(workflow.workflowId, { [INCARNATION]: incarnation });
+      await this.stepCopies.settle(workflow.workflowId, { incarnation, withInput: hasInlineInput(workflow) });
+      await this.queues.notePartition(place);
+      return { created: true };
+    }
+  }
+
+  /**
+   * The workflow holding a deduplication id while it is ENQUEUED or PENDING on its
+   * queue; a claim whose holder has finished (or is gone) is released, and undefined returned.
+   */
+  private async deduplicationHolder(key: Item, deduplicationId: string): Promise<string | undefined> {
+    const item = (await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }))).Item;
+    if (!item) return undefined;
+    const holderId = String(item.workflowId);
+    const holder = await this.getWorkflow(holderId);
+    const active = holder?.status === WorkflowStatus.ENQUEUED || holder?.status === WorkflowStatus.PENDING;
+    if (active && holder?.deduplicationId === deduplicationId) return holderId;
+    try {
+      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: key, ConditionExpression: "workflowId = :w", ExpressionAttributeValues: { ":w": holderId } }));
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
+    return undefined;
+  }
+
+  async putQueueEntry(place: QueuePlace, entry: QueueEntry): Promise<void> {
+    const { Put } = this.queues.entryPut(place, entry) as { Put: { TableName: string; Item: Item } };
+    await this.doc.send(new PutCommand(Put));
+    await this.queues.notePartition(place);
+  }
+
+  async removeQueueEntry(place: QueuePlace, entry: QueueEntry): Promise<void> {
+    const { Put } = this.queues.entryPut(place, entry) as { Put: { TableName: string; Item: Item } };
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: Put.Item.pk, sk: Put.Item.sk } }));
+  }
+
+  readQueue(place: QueuePlace, maxEntries: number) {
+    return this.queues.read(place, maxEntries);
+  }
+
+  async admitFromQueue(args: AdmitArgs): Promise<boolean> {
+    const items = this.queues.admissionItems({
+      ...args,
+      // Only a workflow still waiting in this line, in the generation its entry names, is admitted.
+      workflowUpdate: (entry) => ({
+        Update: {
+          TableName: this.tableName,
+          Key: workflowKey(entry.workflowId),
+          ConditionExpression: "queued = :true AND generation = :g AND #status = :enqueued",
+          UpdateExpression: "SET updatedAt = :now, version = version + :one REMOVE queued",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: { ":true": true, ":g": entry.generation, ":enqueued": WorkflowStatus.ENQUEUED, ":now": args.now, ":one": 1 },
+        },
+      }),
+    });
+    try {
+      await this.doc.send(new TransactWriteCommand({ TransactItems: items as TransactWriteCommandInput["TransactItems"] }));
+      return true;
+    } catch (err) {
+      if (isRaceLost(err)) return false;
+      throw err;
+    }
+  }
+
+  scheduleQueueWake(place: QueuePlace, at: number, now: number): Promise<boolean> {
+    return this.queues.scheduleWake(place, at, now);
+  }
+
+  queuePlaces(queueName?: string): Promise<QueuePlace[]> {
+    return this.queues.places(queueName);
+  }
+
+  queuePosition(place: QueuePlace, entry: QueueEntry): Promise<number> {
+    return this.queues.position(place, entry);
+  }
+
+  queueCounts(place: QueuePlace) {
+    return this.queues.counts(place);
+  }
+
+  async queueMembers(place: QueuePlace): Promise<{ waiting: string[]; admitted: string[] }> {
+    const [entries, slots] = await Promise.all([this.queues.entries(place), this.queues.slots(place)]);
+    return { waiting: entries.map((e) => toEntry(e).workflowId), admitted: slots.map((s) => String(s.workflowId)) };
   }
 
   async claimStep(read: WorkflowRecord, claim: RunningClaim, now: number): Promise<WorkflowRecord | undefined> {
@@ -407,7 +538,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
     return this.getWorkflow(workflowId);
   }
 
-  async resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined> {
+  async resumeWorkflow(read: WorkflowRecord, options: ResumeOptions): Promise<WorkflowRecord | undefined> {
     const allowed = statusList("r", RESUMABLE_STATUSES);
     // Unchanged since the read, and resumable: the condition of every write below.
     const unchanged = {
@@ -431,6 +562,20 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
       ]),
     ];
     const counters = Object.fromEntries(recounted.map((step, i) => [`#attempts${i}`, attemptsAttribute(step)]));
+    // Into a queue's line (its entry goes in with the update), or past any queue.
+    const queue = options.queue;
+    const queueFields = queue
+      ? {
+          queueName: queue.place.queueName,
+          queued: true,
+          enqueuedAt: queue.entry.enqueuedAt,
+          ...(queue.place.partitionKey !== undefined ? { partitionKey: queue.place.partitionKey } : {}),
+          ...(queue.entry.priority !== undefined ? { priority: queue.entry.priority } : {}),
+        }
+      : {};
+    const queueSet = Object.keys(queueFields).map((k) => `, #q_${k} = :q_${k}`).join("");
+    const queueNames = Object.fromEntries(Object.keys(queueFields).map((k) => [`#q_${k}`, k]));
+    const queueValues = Object.fromEntries(Object.entries(queueFields).map(([k, v]) => [`:q_${k}`, v]));
     const update = {
       TableName: this.tableName,
       Key: workflowKey(read.workflowId),
@@ -438,11 +583,12 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
       // The running claim stays: a step still in flight from before must finish
       // before the new generation may claim it, so no step runs twice.
       UpdateExpression:
-        "SET #status = :enqueued, gsiStatus = :enqueued, generation = :g, cancelRequested = :false, updatedAt = :now, version = :v1 " +
-        `REMOVE #output, #error, ${Object.keys(counters).join(", ")}, retryStep, retryAt, recoveryReason, lastFailure, expiresAt, cancelledWith`,
-      ExpressionAttributeNames: { ...unchanged.ExpressionAttributeNames, "#output": "output", "#error": "error", ...counters },
+        `SET #status = :enqueued, gsiStatus = :enqueued, generation = :g, cancelRequested = :false, updatedAt = :now, version = :v1${queueSet} ` +
+        `REMOVE #output, #error, ${Object.keys(counters).join(", ")}, retryStep, retryAt, recoveryReason, lastFailure, expiresAt, cancelledWith${queue ? "" : ", queued"}`,
+      ExpressionAttributeNames: { ...unchanged.ExpressionAttributeNames, "#output": "output", "#error": "error", ...counters, ...queueNames },
       ExpressionAttributeValues: {
         ...unchanged.ExpressionAttributeValues,
+        ...queueValues,
         ":v1": read.version + 1,
         ":g": read.generation + 1,
         ":enqueued": WorkflowStatus.ENQUEUED,
@@ -450,12 +596,12 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         ":now": options.now,
       },
     };
-    // The update and the first 99 deletions are one transaction. Beyond that, the later
+    // The update, the first 98 deletions (and a queue entry) are one transaction. Beyond that, the later
     // steps go first, in transactions that each re-check the workflow: an interrupted
     // resume leaves the workflow as it was (resumable, `deleteStep` still recorded), only
     // with fewer of the steps it would have deleted, and can simply be resumed again.
-    const first = doomed.slice(0, MAX_TRANSACTION_ITEMS - 1);
-    const later = chunkItems(doomed.slice(MAX_TRANSACTION_ITEMS - 1), () => 1, MAX_TRANSACTION_ITEMS - 1, Infinity);
+    const first = doomed.slice(0, MAX_TRANSACTION_ITEMS - 2);
+    const later = chunkItems(doomed.slice(MAX_TRANSACTION_ITEMS - 2), () => 1, MAX_TRANSACTION_ITEMS - 1, Infinity);
     const deletes = (keys: Item[]) => keys.map((Key) => ({ Delete: { TableName: this.tableName, Key } }));
     try {
       for (const chunk of later.reverse()) {
@@ -465,15 +611,18 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
           }),
         );
       }
-      if (first.length === 0) await this.doc.send(new UpdateCommand(update));
-      else await this.doc.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...deletes(first)] }));
+      const entry = queue ? [this.queues.entryPut(queue.place, queue.entry)] : [];
+      if (first.length === 0 && !queue) await this.doc.send(new UpdateCommand(update));
+      else await this.doc.send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...deletes(first), ...entry] as TransactWriteCommandInput["TransactItems"] }));
     } catch (err) {
       if (isConditionFailure(err) || cancellationCodes(err)?.includes("ConditionalCheckFailed")) return undefined;
       throw err;
     }
-    const { output: _o, error: _e, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, lastFailure: _lf, expiresAt: _x, cancelledWith: _cw, ...kept } = read;
+    if (queue) await this.queues.notePartition(queue.place);
+    const { output: _o, error: _e, retryStep: _rs, retryAt: _ra, recoveryReason: _rr, lastFailure: _lf, expiresAt: _x, cancelledWith: _cw, queued: _q, ...kept } = read;
     return {
       ...kept,
+      ...queueFields,
       status: WorkflowStatus.ENQUEUED,
       generation: read.generation + 1,
       cancelRequested: false,

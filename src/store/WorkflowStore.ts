@@ -2,6 +2,8 @@ import type { WorkflowStatus } from "../constants.js";
 import type { RecordedError } from "../serialization.js";
 import type {
   MailMessage,
+  QueueEntry,
+  QueuePlace,
   ReceivedMessage,
   RecordEffects,
   RunningClaim,
@@ -11,6 +13,7 @@ import type {
   WorkflowRecord,
   WorkflowState,
 } from "../types.js";
+import type { QueueStore } from "./QueueStore.js";
 
 /** How a workflow ends when a write finishes it. */
 export type Completion =
@@ -62,6 +65,18 @@ export interface RecordStepArgs {
   now: number;
 }
 
+export interface ResumeOptions {
+  deleteStep?: number;
+  nextStep: number;
+  /**
+   * Put the resumed workflow in this queue's line (its record `queued`, with these
+   * fields) in the same transaction; without it, a workflow that was waiting in a
+   * queue stops waiting there (it bypasses the queue).
+   */
+  queue?: { place: QueuePlace; entry: QueueEntry };
+  now: number;
+}
+
 export interface ReleaseClaimArgs {
   workflowId: string;
   /** Only the claim this token holds is released. */
@@ -78,7 +93,7 @@ export interface ReleaseClaimArgs {
  * is a conditional write; a failed condition comes back as a value, never as an
  * SDK error, and the implementation never leaks attribute maps.
  */
-export interface WorkflowStore {
+export interface WorkflowStore extends QueueStore {
   /**
    * Create a workflow (and, for forks, its copied steps, any number of any size
    * within the per-value limit). Returns the existing record if the id is taken.
@@ -155,7 +170,7 @@ export interface WorkflowStore {
    * starts its attempt count afresh. Interrupted, it leaves the workflow
    * resumable with `deleteStep` still recorded, so a retry finishes the job.
    */
-  resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined>;
+  resumeWorkflow(read: WorkflowRecord, options: ResumeOptions): Promise<WorkflowRecord | undefined>;
 
   /** Note why a delivery failed (best effort; no version change, so it races nothing). */
   recordFailure(args: { workflowId: string; generation: number; error: string }): Promise<void>;
@@ -183,6 +198,9 @@ export interface WorkflowStore {
    * and writes nothing. "notFound": no such workflow, nothing written.
    */
   deliverMessage(message: MailMessage, options?: { idempotent?: boolean }): Promise<"delivered" | "duplicate" | "notFound">;
+
+  /** Set a workflow's events (a fork's, copied with the steps that set them); later ones of a key win. */
+  putEvents(workflowId: string, events: readonly { key: string; value: string; setAt: number }[]): Promise<void>;
 
   /** The latest value a workflow set for an event key. */
   getEvent(workflowId: string, key: string): Promise<{ value: string; setAt: number } | undefined>;

@@ -110,6 +110,15 @@ export class Mailboxes {
     return out.Item ? { value: String(out.Item.value), setAt: Number(out.Item.setAt) } : undefined;
   }
 
+  async putEvents(workflowId: string, events: readonly { key: string; value: string; setAt: number }[]): Promise<void> {
+    for (const event of events) await this.doc.send(new PutCommand(await this.eventPut({ workflowId, ...event })));
+  }
+
+  private async eventPut(event: { workflowId: string; key: string; value: string; setAt: number }): Promise<{ TableName: string; Item: Item }> {
+    const { workflowId, key: eventKey, value, setAt } = event;
+    return { TableName: this.tableName, Item: { ...key(workflowId, `event#${digest(eventKey)}`), type: "event", key: eventKey, value, setAt, ...(await this.stamp(workflowId)) } };
+  }
+
   async putWaiter(target: string, channel: WaitChannel, waiter: Waiter): Promise<Waiter> {
     const sk = `${waitPrefix(channel)}${waiter.workflowId}`;
     const item = { ...key(target, sk), type: "waiter", ...waiter, ...(await this.stamp(target)) };
@@ -145,11 +154,7 @@ export class Mailboxes {
       items.push({ Delete: { TableName: this.tableName, Key: key(effects.consume.workflowId, effects.consume.key), ConditionExpression: "attribute_exists(pk)" } });
     }
     if (effects.deliver) items.push(...(await this.deliverItems(effects.deliver, false, effects.deliver.workflowId !== updated)));
-    if (effects.setEvent) {
-      const { workflowId, key: eventKey, value, setAt } = effects.setEvent;
-      const item = { ...key(workflowId, `event#${digest(eventKey)}`), type: "event", key: eventKey, value, setAt, ...(await this.stamp(workflowId)) };
-      items.push({ Put: { TableName: this.tableName, Item: item } });
-    }
+    if (effects.setEvent) items.push({ Put: await this.eventPut(effects.setEvent) });
     if (effects.unwait) {
       const { target, channel, waiterId } = effects.unwait;
       items.push({ Delete: { TableName: this.tableName, Key: key(target, `${waitPrefix(channel)}${waiterId}`) } });

@@ -3,6 +3,7 @@ import type { Item } from "./records.js";
 /** One page of a Query or Scan, as the document client answers it. */
 interface ItemPage {
   Items?: Item[];
+  Count?: number;
   LastEvaluatedKey?: Record<string, unknown>;
 }
 
@@ -17,6 +18,18 @@ export async function* everyItem(send: (start: Record<string, unknown> | undefin
     yield* out.Items ?? [];
     start = out.LastEvaluatedKey;
   } while (start);
+}
+
+/** How many items a `Select: "COUNT"` Query matches, over every page. */
+export async function countItems(send: (start: Record<string, unknown> | undefined) => Promise<ItemPage>): Promise<number> {
+  let count = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await send(start);
+    count += out.Count ?? 0;
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return count;
 }
 
 /** The placeholders and values of a `status IN (...)` condition. */

@@ -1,5 +1,5 @@
 import type { WorkQueue } from "../queue/WorkQueue.js";
-import type { WorkMessage } from "../types.js";
+import type { AdmitMessage, WorkMessage } from "../types.js";
 import { CrashPoint, sqsThrottlingError, TransientFault } from "./faults.js";
 import type { FaultInjector } from "./FaultInjector.js";
 
@@ -23,6 +23,12 @@ export class FaultyQueue implements WorkQueue {
     if (this.faults.currentInvocation() && this.faults.shouldInject({ point: CrashPoint.afterEnqueue, operation: "send", ...where })) {
       throw this.faults.crash({ point: CrashPoint.afterEnqueue, operation: "send", ...where });
     }
+  }
+
+  async sendAdmit(message: AdmitMessage): Promise<void> {
+    this.faults.assertAlive("sendAdmit");
+    if (this.faults.shouldInject({ point: TransientFault.queueSendFailure, operation: "sendAdmit" })) throw sqsThrottlingError();
+    await this.inner.sendAdmit(message);
   }
 
   async extendVisibility(receiptHandle: string, seconds: number): Promise<void> {

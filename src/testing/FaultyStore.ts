@@ -7,9 +7,11 @@ import type {
   RecordResult,
   RecordStepArgs,
   ReleaseClaimArgs,
+  ResumeOptions,
   WorkflowStore,
 } from "../store/WorkflowStore.js";
-import type { MailMessage, ReceivedMessage, RunningClaim, StepRecord, WaitChannel, Waiter, WorkflowRecord, WorkflowState } from "../types.js";
+import type { AdmitArgs, EnqueueResult } from "../store/QueueStore.js";
+import type { MailMessage, QueueEntry, QueuePlace, QueueState, ReceivedMessage, RunningClaim, StepRecord, WaitChannel, Waiter, WorkflowRecord, WorkflowState } from "../types.js";
 import { CrashPoint, dynamoThrottlingError, TransientFault, transientServerError } from "./faults.js";
 import type { FaultInjector, FaultSite } from "./FaultInjector.js";
 
@@ -121,7 +123,7 @@ export class FaultyStore implements WorkflowStore {
     return this.call("cancelWorkflow", { workflowId }, { write: true }, () => this.inner.cancelWorkflow(workflowId, now, options));
   }
 
-  resumeWorkflow(read: WorkflowRecord, options: { deleteStep?: number; nextStep: number; now: number }): Promise<WorkflowRecord | undefined> {
+  resumeWorkflow(read: WorkflowRecord, options: ResumeOptions): Promise<WorkflowRecord | undefined> {
     return this.call("resumeWorkflow", { workflowId: read.workflowId }, { write: true }, () => this.inner.resumeWorkflow(read, options));
   }
 
@@ -149,6 +151,10 @@ export class FaultyStore implements WorkflowStore {
     return this.call("deliverMessage", { workflowId: message.workflowId }, { write: true }, () => this.inner.deliverMessage(message, options));
   }
 
+  putEvents(workflowId: string, events: readonly { key: string; value: string; setAt: number }[]): Promise<void> {
+    return this.call("putEvents", { workflowId }, { write: true }, () => this.inner.putEvents(workflowId, events));
+  }
+
   getEvent(workflowId: string, key: string): Promise<{ value: string; setAt: number } | undefined> {
     return this.call("getEvent", { workflowId }, { write: false }, () => this.inner.getEvent(workflowId, key));
   }
@@ -159,6 +165,50 @@ export class FaultyStore implements WorkflowStore {
 
   waitersOf(target: string, channel: WaitChannel): Promise<Waiter[]> {
     return this.call("waitersOf", { workflowId: target }, { write: false }, () => this.inner.waitersOf(target, channel));
+  }
+
+  enqueueWorkflow(workflow: WorkflowRecord, entry: QueueEntry): Promise<EnqueueResult> {
+    return this.call("enqueueWorkflow", { workflowId: workflow.workflowId }, { write: true }, () => this.inner.enqueueWorkflow(workflow, entry));
+  }
+
+  putQueueEntry(place: QueuePlace, entry: QueueEntry): Promise<void> {
+    return this.call("putQueueEntry", { workflowId: entry.workflowId }, { write: true }, () => this.inner.putQueueEntry(place, entry));
+  }
+
+  removeQueueEntry(place: QueuePlace, entry: QueueEntry): Promise<void> {
+    return this.call("removeQueueEntry", { workflowId: entry.workflowId }, { write: true }, () => this.inner.removeQueueEntry(place, entry));
+  }
+
+  readQueue(place: QueuePlace, maxEntries: number): Promise<QueueState> {
+    return this.call("readQueue", {}, { write: false }, () => this.inner.readQueue(place, maxEntries));
+  }
+
+  admitFromQueue(args: AdmitArgs): Promise<boolean> {
+    return this.call("admitFromQueue", {}, { write: true }, () => this.inner.admitFromQueue(args));
+  }
+
+  scheduleQueueWake(place: QueuePlace, at: number, now: number): Promise<boolean> {
+    return this.call("scheduleQueueWake", {}, { write: true }, () => this.inner.scheduleQueueWake(place, at, now));
+  }
+
+  queuePlaces(queueName?: string): Promise<QueuePlace[]> {
+    return this.call("queuePlaces", {}, { write: false }, () => this.inner.queuePlaces(queueName));
+  }
+
+  queuePosition(place: QueuePlace, entry: QueueEntry): Promise<number> {
+    return this.call("queuePosition", { workflowId: entry.workflowId }, { write: false }, () => this.inner.queuePosition(place, entry));
+  }
+
+  queueCounts(place: QueuePlace): Promise<{ waiting: number; slots: number; admissions: number[] }> {
+    return this.call("queueCounts", {}, { write: false }, () => this.inner.queueCounts(place));
+  }
+
+  queueMembers(place: QueuePlace): Promise<{ waiting: string[]; admitted: string[] }> {
+    return this.call("queueMembers", {}, { write: false }, () => this.inner.queueMembers(place));
+  }
+
+  getWorkflows(workflowIds: readonly string[]): Promise<Map<string, WorkflowRecord>> {
+    return this.call("getWorkflows", {}, { write: false }, () => this.inner.getWorkflows(workflowIds));
   }
 
   private async call<T>(operation: string, where: CallSite, faults: CallFaults, fn: () => Promise<T>): Promise<T> {

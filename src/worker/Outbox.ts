@@ -1,6 +1,6 @@
 import { SQS_BATCH_LIMIT } from "../constants.js";
 import type { WorkQueue } from "../queue/WorkQueue.js";
-import type { WorkMessage } from "../types.js";
+import type { AdmitMessage, WorkMessage } from "../types.js";
 
 /** How long a held send waits for the invocation's other records before it goes out alone. */
 export const OUTBOX_WINDOW_MS = 5;
@@ -37,6 +37,11 @@ export class Outbox implements WorkQueue {
     this.heldSends++;
     this.schedule();
     return Promise.all(sends).then(() => undefined);
+  }
+
+  /** Admission triggers are rare: they go out at once. */
+  sendAdmit(message: AdmitMessage): Promise<void> {
+    return this.queue.sendAdmit(message);
   }
 
   extendVisibility(receiptHandle: string, seconds: number): Promise<void> {

@@ -124,12 +124,14 @@ export class StepDelivery {
     const decision = decideDelivery(state, this.message, this.delivery.messageId, this.now(), this.eager !== undefined);
     switch (decision.type) {
       case "stale":
-        await this.giveBack();
-        return decision.type;
+      case "queued":
       case "inactive":
         await this.giveBack();
-        // A redelivery after a crash between a child's end and the wake-up of its parent.
-        await this.wakes.afterEnd(state.workflow);
+        // A redelivery after a crash between a record and its wake-ups: the workflow may have
+        // ended, been cancelled or resumed since, but whoever waits on what the step did (a
+        // message it sent, an event it set) or on the workflow's end must still be woken.
+        await this.wakeForRecordedStep(state);
+        if (decision.type === "inactive") await this.wakes.afterEnd(state.workflow);
         return decision.type;
       case "duplicate":
         // An early claim on a recorded step is dead already (see liveClaim).
@@ -328,6 +330,11 @@ export class StepDelivery {
     if (recorded) await this.wakes.afterOperation(recorded);
     const dead = supersededClaim(wf, state.steps);
     await this.send({ workflowId: wf.workflowId, step: lastRecorded + 1, generation: wf.generation, ...(dead !== undefined ? { supersedes: dead } : {}) });
+  }
+
+  private async wakeForRecordedStep(state: WorkflowState): Promise<void> {
+    const recorded = state.steps.find((s) => s.functionId === this.message.step);
+    if (recorded) await this.wakes.afterOperation(recorded);
   }
 
   /** Give back the claim made while reading, with the attempt it counted: the step did not run. */

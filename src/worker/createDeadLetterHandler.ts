@@ -4,7 +4,7 @@ import { WorkflowStatus } from "../constants.js";
 import { CairnError } from "../errors.js";
 import { clip, clipText } from "../limits.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
-import { decodeMessage } from "../queue/messages.js";
+import { decodeMessage, isAdmitMessage } from "../queue/messages.js";
 import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
 import type { WorkQueue } from "../queue/WorkQueue.js";
@@ -73,7 +73,7 @@ export function deadLetterVerdict(state: WorkflowState | undefined, message: Wor
  */
 export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) {
   const store = options.store ?? DynamoWorkflowStore.fromEnv();
-  // Built on first use: only a child workflow's parent is ever woken from here.
+  // Built on first use: only a child's parent, or a queue, is ever woken from here.
   let wakes: Wakes | undefined;
   const wakesOf = (): Wakes => (wakes ??= new Wakes(store, options.queue ?? SqsWorkQueue.fromEnv()));
   const log = options.logger ?? defaultLogger;
@@ -95,6 +95,11 @@ export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) 
   };
 
   const handleRecord = async (record: SQSRecord): Promise<void> => {
+    if (isAdmitMessage(record.body ?? "")) {
+      // Nothing to mark: the next trigger or the periodic pass admits what this pass would have.
+      log.warn("admission message dead-lettered; the next admission pass takes over", { messageId: record.messageId, body: clip(record.body ?? "", LOGGED_BODY_CHARS) });
+      return;
+    }
     let message: WorkMessage;
     try {
       message = decodeMessage(record.body);
@@ -117,7 +122,7 @@ export function createDeadLetterHandler(options: DeadLetterHandlerOptions = {}) 
     if (marked?.value) {
       log.warn("workflow marked MAX_RECOVERY_ATTEMPTS_EXCEEDED", { ...about, reason });
       const wf = read.value!.workflow;
-      if (wf.parentWorkflowId !== undefined) await wakesOf().afterEnd({ ...wf, status: WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED });
+      if (wf.parentWorkflowId !== undefined || wf.queueName !== undefined) await wakesOf().afterEnd({ ...wf, status: WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED });
     } else if (marked) drop("inactive", record, { ...about, note: "the workflow changed before it could be marked" });
   };
 

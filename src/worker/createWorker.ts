@@ -7,6 +7,8 @@ import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 import { WorkflowRegistry, type WorkflowDefinition } from "../workflow.js";
 import { decodeMessage } from "../queue/messages.js";
+import { Admitter } from "../queues/Admitter.js";
+import { QueueRegistry, type QueueDefinition } from "../queues/defineQueue.js";
 import { Outbox } from "./Outbox.js";
 import { sqsBatchHandler, type SqsBatchHandler } from "./sqsBatchHandler.js";
 import { processMessage, type ProcessOutcome, type WorkerDeps } from "./processMessage.js";
@@ -14,6 +16,8 @@ import { logger as defaultLogger, type Logger } from "../logger.js";
 
 export interface WorkerOptions {
   workflows: Iterable<WorkflowDefinition<any, any>>;
+  /** The workflow queues this worker admits into (see defineQueue). */
+  queues?: Iterable<QueueDefinition>;
   /** @default DynamoWorkflowStore on $CAIRN_TABLE_NAME */
   store?: WorkflowStore;
   /** @default SqsWorkQueue on $CAIRN_QUEUE_URL */
@@ -30,10 +34,13 @@ export type WorkerHandler = SqsBatchHandler;
 /** Build the worker deps, defaulting to the DynamoDB table and SQS queue named by the environment. */
 export function workerDeps(options: Omit<WorkerOptions, "logger" | "onOutcome">): WorkerDeps {
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? optionalNumberEnv(ENV.visibilityTimeoutSeconds);
+  const store = options.store ?? DynamoWorkflowStore.fromEnv();
+  const queue = options.queue ?? new SqsWorkQueue({ queueUrl: requireEnv(ENV.queueUrl) });
   return {
     registry: new WorkflowRegistry(options.workflows),
-    store: options.store ?? DynamoWorkflowStore.fromEnv(),
-    queue: options.queue ?? new SqsWorkQueue({ queueUrl: requireEnv(ENV.queueUrl) }),
+    store,
+    queue,
+    admitter: new Admitter(store, queue, new QueueRegistry(options.queues)),
     ...(visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds } : {}),
   };
 }

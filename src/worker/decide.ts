@@ -11,6 +11,8 @@ export type DeliveryDecision =
   | { type: "stale" }
   /** The workflow is cancelled or finished: run nothing. */
   | { type: "inactive" }
+  /** The workflow waits in its queue: run nothing (its admission sends the message that starts it). */
+  | { type: "queued" }
   /** The step is recorded: make sure its continuation exists. */
   | { type: "duplicate"; lastRecorded: number }
   /** Too early (the message's own delay, or the step's retry backoff): come back at `until`. */
@@ -32,6 +34,7 @@ export function decideDelivery(state: WorkflowState, message: WorkMessage, token
   const wf = state.workflow;
   if (wf.generation !== message.generation) return { type: "stale" };
   if (FINISHED_STATUSES.includes(wf.status) || wf.cancelRequested) return { type: "inactive" };
+  if (wf.queued) return { type: "queued" };
   const lastRecorded = lastRecordedStep(state.steps);
   if (message.step <= lastRecorded) return { type: "duplicate", lastRecorded };
   if (message.step !== lastRecorded + 1) return { type: "stale" };

@@ -185,7 +185,7 @@ export class CommunicationOperations {
     } catch (error) {
       return failed(error);
     }
-    return done(NOTHING, {}, { setEvent: { workflowId: this.wf.workflowId, key: call.name, value, setAt: this.now() } });
+    return done(NOTHING, { eventValue: value }, { setEvent: { workflowId: this.wf.workflowId, key: call.name, value, setAt: this.now() } });
   }
 
   private async getEvent(call: Extract<CommunicationCall, { kind: "getEvent" }>): Promise<StepExecution> {

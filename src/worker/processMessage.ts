@@ -1,4 +1,7 @@
+import { decodeAdmitMessage, isAdmitMessage } from "../queue/messages.js";
 import type { WorkQueue } from "../queue/WorkQueue.js";
+import type { Admitter } from "../queues/Admitter.js";
+import { EARLY_TOLERANCE_MS } from "./decide.js";
 import type { WorkflowStore } from "../store/WorkflowStore.js";
 import type { WorkflowRegistry } from "../workflow.js";
 import { StepDelivery } from "./StepDelivery.js";
@@ -7,6 +10,8 @@ export interface WorkerDeps {
   store: WorkflowStore;
   queue: WorkQueue;
   registry: WorkflowRegistry;
+  /** Admits queued workflows (admission messages). */
+  admitter?: Admitter;
   /** The queue's visibility timeout: steps running longer keep their message invisible. */
   visibilityTimeoutSeconds?: number;
   now?: () => number;
@@ -31,13 +36,24 @@ export type ProcessOutcome =
   | "busy" // another delivery of the same step holds the claim
   | "stale" // an older generation, or a step out of order
   | "inactive" // the workflow is cancelled or finished
-  | "missing"; // no such workflow (expired, or the message was never ours): dropped
+  | "missing" // no such workflow (expired, or the message was never ours): dropped
+  | "queued" // the workflow still waits in its queue: its admission sends its first message
+  | "admission"; // an admission pass of workflow queues ran
 
 /**
  * The worker's algorithm for one message (docs/ARCHITECTURE.md, "One message").
  * Any exception leaves the message to SQS, which delivers it again; every write
  * is conditional, so the redelivery finishes the job without doing it twice.
  */
-export function processMessage(deps: WorkerDeps, delivery: Delivery, deadline: number): Promise<ProcessOutcome> {
-  return new StepDelivery(deps, delivery, deadline).process();
+export async function processMessage(deps: WorkerDeps, delivery: Delivery, deadline: number): Promise<ProcessOutcome> {
+  if (!isAdmitMessage(delivery.body)) return new StepDelivery(deps, delivery, deadline).process();
+  const message = decodeAdmitMessage(delivery.body);
+  // A rate window's pass delayed past SQS's 15 minutes comes back early: send it on.
+  if (message.notBefore !== undefined && message.notBefore > Date.now() + EARLY_TOLERANCE_MS) {
+    await deps.queue.sendAdmit(message);
+    return "deferred";
+  }
+  if (!deps.admitter) throw new Error("An admission message reached a worker without queues (createWorker({ queues }))");
+  await deps.admitter.admit(message);
+  return "admission";
 }

@@ -97,5 +97,17 @@ export function journalingStore(inner: WorkflowStore, journal: Journal): Workflo
     getEvent: (id, key) => inner.getEvent(id, key),
     putWaiter: (target, channel, waiter) => inner.putWaiter(target, channel, waiter),
     waitersOf: (target, channel) => inner.waitersOf(target, channel),
+    putEvents: (id, events) => inner.putEvents(id, events),
+    enqueueWorkflow: (workflow, entry) => inner.enqueueWorkflow(workflow, entry),
+    putQueueEntry: (place, entry) => inner.putQueueEntry(place, entry),
+    removeQueueEntry: (place, entry) => inner.removeQueueEntry(place, entry),
+    readQueue: (place, max) => inner.readQueue(place, max),
+    admitFromQueue: (args) => inner.admitFromQueue(args),
+    scheduleQueueWake: (place, at, now) => inner.scheduleQueueWake(place, at, now),
+    queuePlaces: (name) => inner.queuePlaces(name),
+    queuePosition: (place, entry) => inner.queuePosition(place, entry),
+    queueCounts: (place) => inner.queueCounts(place),
+    queueMembers: (place) => inner.queueMembers(place),
+    getWorkflows: (ids) => inner.getWorkflows(ids),
   };
 }

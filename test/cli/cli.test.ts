@@ -7,8 +7,9 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { countdown, failing, greet } from "../../examples/cli-workflows.js";
 import { approvalWorkflow } from "../../functions/workflows.js";
+import { encodeQueues } from "../../src/control/environment.js";
 import { OPERATIONS } from "../../src/control/operations.js";
-import { defineWorkflow } from "../../src/index.js";
+import { defineQueue, defineWorkflow } from "../../src/index.js";
 import type { LocalRuntime } from "../../src/local/index.js";
 import { startTestRuntime, waitFor } from "../helpers/runtime.js";
 import { startFakeAws, type FakeAws } from "./fakeAws.js";
@@ -51,6 +52,13 @@ const family = defineWorkflow("cli.family", async (ctx, input: { name: string })
 /** Waits for a child that waits for a decision. */
 const manager = defineWorkflow("cli.manager", async (ctx) => (await ctx.startWorkflow(approvalWorkflow, { timeoutMs: 60_000 })).getResult());
 
+/** One at a time; priorities and partitions; a rate limit. */
+const cliQueues = [
+  defineQueue("cli.line", { concurrency: 1 }),
+  defineQueue("cli.ranked", { priorityEnabled: true, partitioned: true }),
+  defineQueue("cli.rated", { rateLimit: { limit: 10, periodMs: 60_000 } }),
+];
+
 function json<T = any>(run: Run): T {
   assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
   return JSON.parse(run.stdout) as T;
@@ -64,9 +72,10 @@ describe("cairn CLI", () => {
 
   before(async () => {
     assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` first`);
-    rt = await startTestRuntime([greet, countdown, failing, approvalWorkflow, family, manager]);
+    rt = await startTestRuntime([greet, countdown, failing, approvalWorkflow, family, manager], { queues: cliQueues });
     cwd = mkdtempSync(path.join(tmpdir(), "cairn-cli-"));
-    env = { ...cleanEnv(), ...rt.env };
+    // The queues' definitions as a deployment (or `cairn dev`) gives them to the CLI.
+    env = { ...cleanEnv(), ...rt.env, CAIRN_QUEUES: encodeQueues(cliQueues) };
   });
 
   after(async () => {
@@ -289,6 +298,135 @@ describe("cairn CLI", () => {
     });
   });
 
+  describe("queues", () => {
+    it("starts on a queue, shows the line in status, queue list and queue show, and refuses a duplicate", async () => {
+      // Prepare: the queue's one slot taken by a long workflow
+      const first = await run("start", "countdown", "--input", '{"steps":4,"stepMs":1500}', "--id", "cli-q-1", "--queue", "cli.line");
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stdout, "Started workflow cli-q-1 on queue cli.line\n");
+      await waitFor("cli-q-1 to run", async () => (await rt.client.getWorkflowStatus("cli-q-1")).runningStep);
+
+      // Act
+      const second = await run("start", "greet", "--input", '{"name":"Q"}', "--id", "cli-q-2", "--queue", "cli.line", "--dedup", "order-9");
+      const duplicate = await run("start", "greet", "--input", '{"name":"Q"}', "--id", "cli-q-3", "--queue", "cli.line", "--dedup", "order-9");
+      const status = await run("status", "cli-q-2");
+      const list = await run("queue", "list");
+      const one = json(await run("queue", "list", "cli.line", "--json"));
+      const show = await run("queue", "show", "cli.line");
+      const shown = json(await run("queue", "show", "cli.line", "--json"));
+      assert.equal((await run("cancel", "cli-q-1")).code, 0);
+
+      // Assess
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(duplicate.code, 1);
+      assert.match(duplicate.stderr, /DUPLICATE_WORKFLOW: .*"cli-q-2".*"order-9"/);
+      assert.match(status.stdout, /^Status:\s+ENQUEUED$/m);
+      assert.match(status.stdout, /^Queue:\s+cli\.line$/m);
+      assert.match(status.stdout, /^Deduplication ID:\s+order-9$/m);
+      assert.match(status.stdout, /^Queue position:\s+0 workflows ahead of it$/m);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /^QUEUE\s+PARTITION\s+WAITING\s+IN FLIGHT\s+CONCURRENCY\s+RATE USE$/m);
+      assert.match(list.stdout, /^cli\.line\s+1\s+1\s+1\s+-$/m);
+      // Known from CAIRN_QUEUES before it admitted anything.
+      assert.match(list.stdout, /^cli\.rated\s+0\s+0\s+-\s+0\/10 per 1m$/m);
+      assert.deepEqual(one, { queues: [{ queueName: "cli.line", waiting: 1, inFlight: 1, recentAdmissions: [], concurrency: 1 }] });
+      assert.equal(show.code, 0, show.stderr);
+      const lines = show.stdout.split("\n");
+      assert.match(lines[1]!, /^cli\.line\s+1\s+1\s+1\s+-$/);
+      assert.equal(lines[2], "");
+      assert.match(lines[3]!, /^WORKFLOW ID\s+NAME\s+STATUS\s+POSITION\s+CREATED\s+UPDATED\s+VERSION$/);
+      assert.match(lines[4]!, /^cli-q-2\s+greet\s+ENQUEUED\s+0\s+\d{4}-/);
+      assert.match(lines[5]!, /^cli-q-1\s+countdown\s+PENDING\s+\d{4}-/);
+      assert.deepEqual(
+        shown.workflows.map((w: { workflowId: string; queuePosition?: number }) => [w.workflowId, w.queuePosition]),
+        [
+          ["cli-q-2", 0],
+          ["cli-q-1", undefined],
+        ],
+      );
+      assert.equal(shown.queues[0].queueName, "cli.line");
+      // The cancel freed the slot: the second one is admitted and runs.
+      assert.deepEqual(json(await run("result", "cli-q-2", "--timeout", "20000")), { greeting: "HELLO, Q!", length: 9 });
+      assert.doesNotMatch((await run("status", "cli-q-2")).stdout, /Queue position/);
+    });
+
+    it("takes priorities and partitions, shows the rate a queue used, and puts resumed and forked workflows on a queue", async () => {
+      // Act
+      const ranked = await run("start", "greet", "--input", '{"name":"P"}', "--id", "cli-q-p1", "--queue", "cli.ranked", "--priority", "2", "--partition", "t-1");
+      const rated = await run("start", "greet", "--input", '{"name":"R"}', "--id", "cli-q-r1", "--queue", "cli.rated");
+      assert.equal(ranked.code, 0, ranked.stderr);
+      assert.equal(rated.code, 0, rated.stderr);
+      await rt.client.retrieveWorkflow("cli-q-p1").getResult({ timeoutMs: 20_000 });
+      await rt.client.retrieveWorkflow("cli-q-r1").getResult({ timeoutMs: 20_000 });
+      assert.equal((await run("start", "failing", "--id", "cli-q-fail")).code, 0);
+      assert.equal((await run("result", "cli-q-fail", "--timeout", "20000")).code, 1);
+      const resumed = await run("resume", "cli-q-fail", "--queue", "cli.line");
+      const forked = await run("fork", "cli-q-p1", "--step", "2", "--id", "cli-q-fork", "--queue", "cli.ranked", "--partition", "t-2", "--priority", "1");
+
+      // Assess
+      const status = (await run("status", "cli-q-p1")).stdout;
+      assert.match(status, /^Queue:\s+cli\.ranked$/m);
+      assert.match(status, /^Partition:\s+t-1$/m);
+      assert.match(status, /^Priority:\s+2$/m);
+      assert.match((await run("queue", "list", "cli.rated")).stdout, /^cli\.rated\s+0\s+[01]\s+-\s+1\/10 per 1m$/m);
+      const partitions = json(await run("queue", "list", "cli.ranked", "--json")).queues.map((q: { partitionKey: string }) => q.partitionKey);
+      assert.deepEqual(partitions.sort(), ["t-1", "t-2"]);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.equal(resumed.stdout, "Resumed workflow cli-q-fail on queue cli.line\n");
+      assert.equal(forked.code, 0, forked.stderr);
+      assert.equal(forked.stdout, "Forked workflow cli-q-p1 at step 2 into cli-q-fork on queue cli.ranked\n");
+      assert.equal(json(await run("result", "cli-q-fork", "--timeout", "20000")).greeting, "HELLO, P!");
+      assert.match((await run("status", "cli-q-fork")).stdout, /^Partition:\s+t-2$/m);
+      assert.equal(json(await run("status", "cli-q-fail", "--json")).queueName, "cli.line");
+    });
+
+    it("refuses bad queue options with exit 2, before anything is written", async () => {
+      const cases: [string[], RegExp][] = [
+        [["--queue", "nope"], /VALIDATION_ERROR: Unknown queue "nope"; known: cli\.line, cli\.ranked, cli\.rated/],
+        [["--priority", "1"], /VALIDATION_ERROR: priority needs a queueName/],
+        [["--queue", "cli.line", "--priority", "1"], /VALIDATION_ERROR: Queue "cli\.line" has no priorities/],
+        [["--queue", "cli.ranked"], /VALIDATION_ERROR: Queue "cli\.ranked" is partitioned/],
+        [["--queue", "cli.ranked", "--partition", "t", "--priority", "0"], /--priority.*expected an integer >= 1/],
+        [["--queue", "cli.line", "--dedup", "d".repeat(300)], /VALIDATION_ERROR: deduplicationId must have 1-256 characters/],
+      ];
+      for (const [flags, message] of cases) {
+        const refused = await run("start", "greet", "--input", '{"name":"X"}', "--id", "cli-q-bad", ...flags);
+        assert.equal(refused.code, 2, `${flags.join(" ")}: ${refused.stderr}`);
+        assert.match(refused.stderr, message);
+      }
+      assert.equal((await run("status", "cli-q-bad")).code, 1, "nothing was started");
+      const noQueue = await run("queue", "show");
+      assert.equal(noQueue.code, 2);
+      assert.match(noQueue.stderr, /missing required argument 'queueName'/);
+      const badStatus = await run("queue", "show", "cli.line", "--status", "SUCCESS");
+      assert.equal(badStatus.code, 2);
+      assert.match(badStatus.stderr, /VALIDATION_ERROR: status must be ENQUEUED or PENDING/);
+    });
+
+    it("describes the queue commands and options in the help", async () => {
+      const help = async (...args: string[]) => (await run(...args, "--help")).stdout.replace(/\s+/g, " ");
+      assert.ok((await help()).includes(" queue show workflow queues: their limits and use, and the workflows waiting and running on them "));
+      const queue = await help("queue");
+      assert.ok(queue.includes(" list [options] [queueName] list queues (each partition of a partitioned one) with their use "), queue);
+      assert.ok(queue.includes(" show [options] <queueName> show a queue's use, then its workflows: those waiting, in admission order, then those running "), queue);
+      for (const command of ["start", "resume", "fork"]) {
+        const text = await help(command);
+        for (const option of [
+          "--queue <name> wait in this workflow queue until its limits admit the workflow",
+          "--priority <n> with --queue: its priority there, 1 the highest",
+          "--dedup <id> with --queue: a deduplication id",
+          "--partition <key> with --queue: the partition whose limits apply",
+        ]) {
+          assert.ok(text.includes(option), `${command} --help names ${option}`);
+        }
+      }
+      const show = await help("queue", "show");
+      for (const option of ["--status <status> only the waiting (ENQUEUED) or the running (PENDING) workflows", "--limit <n>", "--next-token <token>", "--json", "--stack <name>"]) {
+        assert.ok(show.includes(option), `queue show --help names ${option}`);
+      }
+    });
+  });
+
   describe("errors", () => {
     it("exits 1 and names the error code when the operation fails", async () => {
       const missing = await run("status", "no-such-workflow");
@@ -458,6 +596,20 @@ describe("cairn CLI", () => {
       assert.deepEqual(json(await lambda("list", "--parent", "cli-lambda-3", "--json")).workflows.map((w: { name: string }) => w.name), ["greet"]);
       for (const fn of ["cairn-send", "cairn-event", "cairn-list"]) assert.ok(aws.invocations.includes(fn), `${fn} was invoked`);
     });
+
+    it("starts on a queue and shows queues through the start, queues and queued functions", async () => {
+      const lambda = (...args: string[]) => cairn([...args, "--stack", "CairnDemo"], { env: lambdaEnv, cwd });
+      const started = await lambda("start", "greet", "--input", '{"name":"Ql"}', "--id", "cli-lambda-q", "--queue", "cli.ranked", "--partition", "lambda", "--priority", "5");
+      assert.equal(started.code, 0, started.stderr);
+      assert.equal(started.stdout, "Started workflow cli-lambda-q on queue cli.ranked\n");
+      await rt.client.retrieveWorkflow("cli-lambda-q").getResult({ timeoutMs: 20_000 });
+      assert.match((await lambda("queue", "list", "cli.ranked")).stdout, /^cli\.ranked\s+lambda\s+0\s+[01]\s+-\s+-$/m);
+      const shown = json(await lambda("queue", "show", "cli.ranked", "--json"));
+      assert.ok(shown.queues.some((q: { partitionKey?: string }) => q.partitionKey === "lambda"), JSON.stringify(shown));
+      assert.ok(Array.isArray(shown.workflows));
+      assert.match((await lambda("status", "cli-lambda-q")).stdout, /^Priority:\s+5$/m);
+      for (const fn of ["cairn-queues", "cairn-queued"]) assert.ok(aws.invocations.includes(fn), `${fn} was invoked`);
+    });
   });
 });
 
@@ -476,6 +628,8 @@ describe("cairn dev", () => {
       const exited = new Promise<number | null>((resolve) => dev!.once("exit", (code) => resolve(code)));
       await waitFor("cairn dev to be ready", () => out.includes("press Ctrl+C to stop") || (dev!.exitCode !== null && Promise.reject(new Error(err))), 40_000);
       assert.match(out, /workflows: countdown, failing, greet/);
+      assert.match(out, /^Admitting into queues: tasks$/m);
+      assert.match(out, /export CAIRN_QUEUES='\[\{"name":"tasks","concurrency":2\}\]'/);
       assert.match(out, /export CAIRN_TABLE_NAME=\S+/);
       assert.match(out, /export AWS_ENDPOINT_URL_DYNAMODB=http:\/\/127\.0\.0\.1:\d+/);
       const devFile = path.join(dir, ".cairn", "dev.json");
@@ -488,8 +642,17 @@ describe("cairn dev", () => {
       assert.equal(started.code, 0, started.stderr);
       const result = await cairn(["result", "dev-1", "--timeout", "20000", "--json"], { env, cwd: dir });
 
+      // Act: a workflow on the module's queue, admitted by the dev stack's worker
+      const queued = await cairn(["start", "greet", "--input", '{"name":"Queued"}', "--id", "dev-2", "--queue", "tasks"], { env, cwd: dir });
+      assert.equal(queued.code, 0, queued.stderr);
+      const queuedResult = await cairn(["result", "dev-2", "--timeout", "20000", "--json"], { env, cwd: dir });
+      const queues = await cairn(["queue", "list"], { env, cwd: dir });
+
       // Assess: it ran to SUCCESS, and the dev process showed its progress
       assert.equal(json(result).status, "SUCCESS");
+      assert.equal(json(queuedResult).status, "SUCCESS");
+      // The dev file told the command the queue's limits.
+      assert.match(queues.stdout, /^tasks\s+0\s+[01]\s+2\s+-$/m);
       await waitFor("the progress lines", () => /dev-1\s+greet\s+SUCCESS/.test(out));
       assert.match(out, /dev-1\s+step 1 compose \[step\]\s+SUCCESS/);
       assert.match(out, /dev-1\s+step 3 measure \[step\]\s+SUCCESS/);

@@ -8,6 +8,7 @@ import type { LocalRuntime } from "../../src/local/index.js";
 import { lambdaContext } from "../../src/local/lambdaContext.js";
 import { CrashPoint, dynamoThrottlingError, FaultInjector, withFaults } from "../../src/testing/index.js";
 import type { WorkflowStore } from "../../src/store/WorkflowStore.js";
+import { encodeAdmitMessage } from "../../src/queue/messages.js";
 import { StepProbe, startTestRuntime, waitFor } from "../helpers/runtime.js";
 import { interceptStore } from "../helpers/stores.js";
 import { assertRecordedOnce, threeSteps, threeStepsOutputs } from "./helpers.js";
@@ -194,6 +195,15 @@ describe("messages that keep failing", () => {
       const logged = logger.lines.slice(before).filter((l) => l.message === "dead letter dropped");
       assert.equal(logged.length, bodies.length, "each is logged once");
       for (const line of logged) assert.ok(JSON.stringify(line).length < 2_000, `log line of ${JSON.stringify(line).length} characters`);
+    });
+
+    it("acknowledges a dead-lettered admission message with a warning, and marks nothing", async () => {
+      const handler = createDeadLetterHandler({ store: rt.store, logger, maxReceiveCount: 3 });
+      const before = logger.lines.length;
+      const failed = await handOver(handler, [deadLetter(encodeAdmitMessage({ queueName: "some-queue" }))]);
+      assert.deepEqual(failed, [], "it does not come back");
+      const logged = logger.lines.slice(before).map((l) => l.message);
+      assert.deepEqual(logged, ["admission message dead-lettered; the next admission pass takes over"]);
     });
 
     it("acknowledges a dead letter of a workflow that does not exist", async () => {

@@ -38,7 +38,9 @@ const TERMINAL: string[] = [WorkflowStatus.SUCCESS, WorkflowStatus.CANCELLED, Wo
 describe("races between the worker and the control operations", () => {
   let rt: LocalRuntime;
   before(async () => {
-    rt = await startTestRuntime([four], { logger: quietLogger });
+    // A lease (the function timeout) longer than any gate is held, even on a loaded machine: a
+    // claim whose lease ran out reads as a dead worker's, and the tests here are about races, not leases.
+    rt = await startTestRuntime([four], { logger: quietLogger, functionTimeoutMs: 15_000 });
   });
   after(() => rt?.stop());
 

@@ -1,5 +1,5 @@
 import { fixtureIds, type Aim } from "./controlCases.js";
-import { FUZZ_TOPICS, FUZZ_WORKFLOW_NAMES } from "./workflows.js";
+import { FUZZ_QUEUE_NAMES, FUZZ_TOPICS, FUZZ_WORKFLOW_NAMES } from "./workflows.js";
 import { deepText, hostileNumberText, hostileString, validId, weighted } from "./values.js";
 
 /** One run of the built CLI: its arguments and the workflows they name. */
@@ -31,6 +31,14 @@ export function genCliCase(aim: Aim): CliCase {
     ])();
   const key = (): string => (rng.chance(0.6) ? rng.pick(FUZZ_TOPICS) : hostileString(rng, { maxLength: rng.pick([300, MAX_ARG]) }));
   const num = (): string => (rng.chance(0.5) ? String(rng.int(0, 5)) : rng.chance(0.7) ? hostileNumberText(rng) : rng.pick(["abc", "", " ", "1_000", "0x10", "Infinity"]));
+  const queueName = (): string => (rng.chance(0.7) ? rng.pick(FUZZ_QUEUE_NAMES) : hostileString(rng, { maxLength: rng.pick([300, MAX_ARG]) }));
+  /** start, resume, fork: a queue and a place there (each also without --queue). */
+  const queueFlags = (): void => {
+    if (rng.chance(0.25)) args.push("--queue", queueName());
+    if (rng.chance(0.1)) args.push("--priority", num());
+    if (rng.chance(0.1)) args.push("--dedup", key());
+    if (rng.chance(0.15)) args.push("--partition", key());
+  };
 
   const command = weighted(rng, [
     [3, "status"],
@@ -43,14 +51,18 @@ export function genCliCase(aim: Aim): CliCase {
     [3, "start"],
     [2, "send"],
     [2, "event"],
+    [2, "queue"],
     [1, "nonsense"],
   ] as const);
   const args: string[] = [command];
   switch (command) {
     case "status":
     case "steps":
+      if (rng.chance(0.95)) args.push(id());
+      break;
     case "resume":
       if (rng.chance(0.95)) args.push(id());
+      queueFlags();
       break;
     case "result": {
       if (rng.chance(0.95)) args.push(id());
@@ -69,6 +81,7 @@ export function genCliCase(aim: Aim): CliCase {
       if (rng.chance(0.9)) args.push("--step", num());
       if (rng.chance(0.4)) args.push("--id", rng.chance(0.5) ? validId(rng, `${aim.prefix}cf-`) : id());
       if (rng.chance(0.2)) args.push("--app-version", rng.chance(0.5) ? "v2" : hostileString(rng, { maxLength: MAX_ARG }));
+      queueFlags();
       break;
     case "list":
       if (rng.chance(0.4)) args.push("--name", rng.chance(0.6) ? rng.pick([...FUZZ_WORKFLOW_NAMES]) : hostileString(rng, { maxLength: MAX_ARG }));
@@ -114,7 +127,24 @@ export function genCliCase(aim: Aim): CliCase {
         );
       }
       if (rng.chance(0.5)) args.push("--id", rng.chance(0.5) ? validId(rng, `${aim.prefix}cs-`) : id());
+      queueFlags();
       break;
+    case "queue": {
+      const sub = weighted(rng, [
+        [4, "list"],
+        [5, "show"],
+        [1, rng.pick(["", "nonsense", "--json"])],
+      ] as const);
+      args.push(sub);
+      if (sub === "list" && rng.chance(0.5)) args.push(queueName());
+      if (sub === "show") {
+        if (rng.chance(0.95)) args.push(queueName());
+        if (rng.chance(0.3)) args.push("--status", rng.pick(["ENQUEUED", "pending", "SUCCESS", "DONE", hostileString(rng, { maxLength: 1_000 })]));
+        if (rng.chance(0.3)) args.push("--limit", num());
+        if (rng.chance(0.2)) args.push("--next-token", aim.tokens.length && rng.chance(0.5) ? rng.pick(aim.tokens) : hostileString(rng, { maxLength: MAX_ARG }));
+      }
+      break;
+    }
     case "nonsense":
       args.push(hostileString(rng, { maxLength: 1_000 }));
       break;

@@ -1,7 +1,7 @@
 import { OPERATIONS, type OperationName } from "../../src/control/operations.js";
 import type { SeededRandom } from "../../src/testing/random.js";
 import type { GlobalFixtures, RoundFixtures } from "./fixtures.js";
-import { FUZZ_TOPICS, FUZZ_WORKFLOW_NAMES } from "./workflows.js";
+import { FUZZ_QUEUE_NAMES, FUZZ_TOPICS, FUZZ_WORKFLOW_NAMES } from "./workflows.js";
 import { deepText, hostileJsonText, hostileNumberText, hostileString, validId, weighted } from "./values.js";
 
 /** What the generators may aim at. */
@@ -112,6 +112,26 @@ function keyText(rng: SeededRandom): string {
   ])();
 }
 
+/** A queue name as JSON text: mostly one the worker admits into, else unknown, at its limit, hostile or not a string. */
+function queueNameText(rng: SeededRandom): string {
+  return weighted<() => string>(rng, [
+    [6, () => JSON.stringify(rng.pick(FUZZ_QUEUE_NAMES))],
+    [1, () => JSON.stringify(rng.pick(["no.such.queue", "", "q".repeat(128), "q".repeat(129)]))],
+    [2, () => JSON.stringify(hostileString(rng))],
+    [1, () => rng.pick(["null", "7", "[]", "{}"])],
+  ])();
+}
+
+type OptionalField = (p: number, key: string, value: () => string) => void;
+
+/** The queue a started, resumed or forked workflow waits in, and its place there (each also without a queue). */
+function enqueueFields(rng: SeededRandom, opt: OptionalField): void {
+  opt(0.25, "queueName", () => queueNameText(rng));
+  opt(0.1, "priority", () => (rng.chance(0.6) ? String(rng.int(0, 5)) : rng.chance(0.7) ? hostileNumberText(rng) : rng.pick(['"1"', "null", "[]"])));
+  opt(0.1, "deduplicationId", () => keyText(rng));
+  opt(0.15, "partitionKey", () => keyText(rng));
+}
+
 function versionText(rng: SeededRandom): string {
   return weighted<() => string>(rng, [
     [4, () => JSON.stringify(rng.pick(["v1", "v2", "2026-11-25"]))],
@@ -126,7 +146,7 @@ export function genControlCase(aim: Aim): ControlCase {
   const op = rng.pick(OPERATIONS);
   const targets: string[] = [];
   const fields: [string, string][] = [];
-  const opt = (p: number, key: string, value: () => string) => {
+  const opt: OptionalField = (p, key, value) => {
     if (rng.chance(p)) fields.push([key, value()]);
   };
   switch (op) {
@@ -137,11 +157,15 @@ export function genControlCase(aim: Aim): ControlCase {
       );
       opt(0.8, "input", () => hostileJsonText(rng, { maxBytes: 1_500_000 }));
       opt(0.2, "applicationVersion", () => versionText(rng));
+      enqueueFields(rng, opt);
       break;
     case "status":
     case "steps":
+      opt(0.95, "workflowId", () => idText(aim, targets));
+      break;
     case "resume":
       opt(0.95, "workflowId", () => idText(aim, targets));
+      enqueueFields(rng, opt);
       break;
     case "result":
       opt(0.95, "workflowId", () => idText(aim, targets));
@@ -157,6 +181,7 @@ export function genControlCase(aim: Aim): ControlCase {
       opt(0.9, "startStep", () => (rng.chance(0.6) ? String(rng.int(0, 6)) : rng.chance(0.8) ? hostileNumberText(rng) : rng.pick(['"2"', "null", "[]"])));
       opt(0.5, "newWorkflowId", () => (rng.chance(0.5) ? JSON.stringify(validId(rng, `${aim.prefix}f-`)) : idText(aim, [])));
       opt(0.2, "applicationVersion", () => versionText(rng));
+      enqueueFields(rng, opt);
       break;
     case "list":
       opt(0.5, "name", () => (rng.chance(0.7) ? JSON.stringify(rng.pick(["fuzz.steps", "fuzz.echo", "fuzz.echo", "fuzz.bulky", "fuzz.sleeper"])) : nameText(aim)));
@@ -179,6 +204,15 @@ export function genControlCase(aim: Aim): ControlCase {
       opt(0.9, "key", () => keyText(rng));
       // Without one it waits the default minute, cut at the invocation's deadline: keep that rare.
       opt(0.85, "timeoutMs", () => timeoutText(rng));
+      break;
+    case "queues":
+      opt(0.6, "queueName", () => queueNameText(rng));
+      break;
+    case "queued":
+      opt(0.7, "queueName", () => queueNameText(rng));
+      opt(0.3, "status", () => JSON.stringify(rng.chance(0.7) ? rng.pick(["ENQUEUED", "PENDING"]) : rng.pick([...STATUSES, "enqueued", hostileString(rng)])));
+      opt(0.4, "limit", () => (rng.chance(0.5) ? String(rng.pick([1, 2, 5, 100, 1000])) : hostileNumberText(rng)));
+      opt(0.3, "nextToken", () => tokenText(aim));
       break;
   }
   // Extra and hostile fields: unknown keys are ignored, "__proto__" must not smuggle fields in.

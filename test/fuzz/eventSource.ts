@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { Logger } from "../../src/index.js";
 import type { WorkQueue } from "../../src/queue/WorkQueue.js";
+import type { AdmitMessage } from "../../src/types.js";
 import type { WorkMessage } from "../../src/types.js";
 import { lambdaContext } from "../../src/local/lambdaContext.js";
 
@@ -66,6 +67,10 @@ export class RecordingQueue implements WorkQueue {
   async send(messages: readonly WorkMessage[]): Promise<void> {
     for (const message of messages) this.sent.push({ at: this.sent.length, message });
     if (this.forward) await this.inner.send(messages);
+  }
+
+  sendAdmit(message: AdmitMessage): Promise<void> {
+    return this.forward ? this.inner.sendAdmit(message) : Promise.resolve();
   }
 
   extendVisibility(receiptHandle: string, seconds: number): Promise<void> {

@@ -44,7 +44,8 @@ import {
 } from "./oracle.js";
 import { clip } from "./values.js";
 import { genWorkerCase, type WorkerCase } from "./workerCases.js";
-import { BodyJournal, fuzzWorkflows, SLEEP_MS } from "./workflows.js";
+import { encodeQueues } from "../../src/control/environment.js";
+import { BodyJournal, FUZZ_QUEUES, fuzzWorkflows, SLEEP_MS } from "./workflows.js";
 
 export interface FuzzOptions {
   seed: number;
@@ -182,6 +183,7 @@ class FuzzRun {
   async start(): Promise<void> {
     this.rt = await startLocalRuntime({
       workflows: this.workflows,
+      queues: FUZZ_QUEUES,
       visibilityTimeoutSeconds: VISIBILITY_SECONDS,
       functionTimeoutMs: FUNCTION_TIMEOUT_MS,
       maxReceiveCount: MAX_RECEIVE_COUNT,
@@ -195,6 +197,7 @@ class FuzzRun {
     this.queue = new RecordingQueue(this.rt.queue);
     this.worker = createWorker({
       workflows: this.workflows,
+      queues: FUZZ_QUEUES,
       store: this.rt.store,
       queue: this.queue,
       visibilityTimeoutSeconds: VISIBILITY_SECONDS,
@@ -314,7 +317,7 @@ class FuzzRun {
       }
     }
     const token = envelope?.result?.nextToken;
-    if (ok && k.op === "list" && typeof token === "string" && this.tokens.length < 50) this.tokens.push(token);
+    if (ok && (k.op === "list" || k.op === "queued") && typeof token === "string" && this.tokens.length < 50) this.tokens.push(token);
   }
 
   // ---- Worker records ------------------------------------------------------------------
@@ -410,7 +413,8 @@ class FuzzRun {
     const where: Where = { caseId, round, input: `cli ${k.args.map((a) => clip(a, 80)).join(" ")}` };
     this.lastInput = where.input;
     const before = await this.snapshots(k.targets);
-    const run = await runCli(this.cliPath, k.args, this.rt.env, 30_000);
+    // As a deployment (or `cairn dev`) tells the CLI the queues.
+    const run = await runCli(this.cliPath, k.args, { ...this.rt.env, CAIRN_QUEUES: encodeQueues(FUZZ_QUEUES) }, 30_000);
     const problems: string[] = [];
     this.lastAnswer = `exit ${run.code}: ${clip(run.stderr.trim().split("\n")[0] ?? "", 200)}`;
     if (run.timedOut) problems.push("hung for 30 s and was killed");

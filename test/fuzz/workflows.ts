@@ -1,4 +1,4 @@
-import { defineWorkflow, type WorkflowDefinition } from "../../src/index.js";
+import { defineQueue, defineWorkflow, type QueueDefinition, type WorkflowDefinition } from "../../src/index.js";
 
 /** How long the sleeper sleeps: long enough that it never wakes during a run. */
 export const SLEEP_MS = 3_600_000;
@@ -89,6 +89,10 @@ export class BodyJournal {
 export const FUZZ_TOPICS = ["decision", "fuzz"] as const;
 
 export const FUZZ_WORKFLOW_NAMES = ["fuzz.steps", "fuzz.fails", "fuzz.sleeper", "fuzz.echo", "fuzz.bulky"] as const;
+
+/** The workflow queues the fuzz's worker admits into: no limits, so whatever is started on them runs at once. */
+export const FUZZ_QUEUES: QueueDefinition[] = [defineQueue("fuzz.q"), defineQueue("fuzz.ranked", { priorityEnabled: true, partitioned: true })];
+export const FUZZ_QUEUE_NAMES = FUZZ_QUEUES.map((q) => q.name);
 
 /**
  * The workflows the fuzz runs. Their bodies report to the journal; they ignore

@@ -1,5 +1,5 @@
 import type { WorkQueue } from "../../src/queue/WorkQueue.js";
-import type { WorkMessage } from "../../src/types.js";
+import type { AdmitMessage, WorkMessage } from "../../src/types.js";
 
 /**
  * A queue that fails sends on cue, as a worker that crashes right after
@@ -27,6 +27,10 @@ export class FaultyQueue implements WorkQueue {
       }
     }
     await this.inner.send(messages);
+  }
+
+  sendAdmit(message: AdmitMessage): Promise<void> {
+    return this.inner.sendAdmit(message);
   }
 
   extendVisibility(receiptHandle: string, seconds: number): Promise<void> {

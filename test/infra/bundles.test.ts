@@ -13,6 +13,7 @@ import { WorkflowClient } from "../../src/client/WorkflowClient.js";
 import type { ControlResponse } from "../../src/control/operations.js";
 import { EventSourcePoller, startDynamoLocal, type DynamoLocal } from "../../src/local/index.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../src/local/localAws.js";
+import { isAdmitMessage } from "../../src/queue/messages.js";
 import { SqsWorkQueue } from "../../src/queue/SqsWorkQueue.js";
 import { DynamoWorkflowStore } from "../../src/store/DynamoWorkflowStore.js";
 import { waitFor } from "../helpers/runtime.js";
@@ -35,7 +36,9 @@ import { importsOf, resolveEnvironment, synthReferenceApp, type DeployedFunction
  * Workflows are the reference app's examples (functions/workflows.ts): `flaky`
  * for a failing step that is retried, `order` (its durable sleep) for cancel,
  * resume and fork, `orderBatch` for child workflows, `approval` for messages
- * and events; and one it does not deploy, for the dead-letter path.
+ * and events, each also on the `partner-api` queue (workflow queues: admitted by
+ * the worker, also on the schedule's message); and one it does not deploy, for
+ * the dead-letter path.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -73,6 +76,26 @@ function refused(response: ControlResponse, name: string, code: string): void {
   assert.equal(response.ok, false, `expected a refusal, got ${JSON.stringify(response)}`);
   const { error } = response as { error: { name: string; code: string } };
   assert.deepEqual({ name: error.name, code: error.code }, { name, code }, JSON.stringify(error));
+}
+
+/**
+ * A client that puts workflows in a queue's line without asking for an admission
+ * pass, as if that request were lost: only a later pass (the schedule's) admits them.
+ */
+function clientWithoutAdmissions(): WorkflowClient {
+  class LostAdmissions extends SqsWorkQueue {
+    override async sendAdmit(): Promise<void> {}
+  }
+  return new WorkflowClient({ store: new DynamoWorkflowStore({ tableName: TABLE, client: dynamodb }), queue: new LostAdmissions({ queueUrl, client: sqs }) });
+}
+
+/** The admission messages the worker has handled (acknowledged). */
+function admissionsHandled(): number {
+  return hosts.worker!.history.reduce((count, inv) => {
+    if (inv.error) return count;
+    const failed = new Set(((inv.response as Json)?.batchItemFailures ?? []).map((f: Json) => f.itemIdentifier));
+    return count + (inv.event as SQSEvent).Records.filter((r) => isAdmitMessage(r.body) && !failed.has(r.messageId)).length;
+  }, 0);
 }
 
 /** The records of this workflow that a worker invocation reported failed (or that were in an invocation that failed). */
@@ -239,7 +262,23 @@ function withLogs(roles: string[], run: () => Promise<void>): () => Promise<void
 describe("the deployed bundles of the reference app", () => {
   it("are one file per function that needs only Node.js and the AWS SDK that the Lambda runtime provides", () => {
     const roles = Object.keys(app.functions).sort();
-    assert.deepEqual(roles, ["cancel", "deadLetterHandler", "event", "fork", "list", "reaper", "result", "resume", "send", "start", "status", "steps", "worker"]);
+    assert.deepEqual(roles, [
+      "cancel",
+      "deadLetterHandler",
+      "event",
+      "fork",
+      "list",
+      "queued",
+      "queues",
+      "reaper",
+      "result",
+      "resume",
+      "send",
+      "start",
+      "status",
+      "steps",
+      "worker",
+    ]);
     for (const fn of Object.values<DeployedFunction>(app.functions)) {
       const foreign = importsOf(fn.bundle).filter((m) => !m.startsWith("node:") && !builtinModules.includes(m) && !m.startsWith("@aws-sdk/"));
       assert.deepEqual(foreign, [], `${fn.role} loads modules Lambda does not provide`);
@@ -250,9 +289,9 @@ describe("the deployed bundles of the reference app", () => {
   describe("run as deployed", { concurrency: true }, () => {
     it(
       "answer refusals with Cairn's error class names and codes",
-      withLogs(["status", "cancel", "start", "steps", "fork", "resume", "result", "list", "send", "event"], async () => {
+      withLogs(["status", "cancel", "start", "steps", "fork", "resume", "result", "list", "send", "event", "queues", "queued"], async () => {
         const missing = { workflowId: "no-such-workflow" };
-        const [status, cancel, steps, fork, resume, result, send, event, unknownName, noName, badList, badSend] = await Promise.all([
+        const [status, cancel, steps, fork, resume, result, send, event, unknownName, noName, badList, badSend, badQueues, badQueued] = await Promise.all([
           control("status", missing),
           control("cancel", missing),
           control("steps", missing),
@@ -265,11 +304,13 @@ describe("the deployed bundles of the reference app", () => {
           control("start", { input: {} }),
           control("list", { status: "SLEEPING" }),
           control("send", { ...missing, message: "hi", topic: "" }),
+          control("queues", { queueName: 7 }),
+          control("queued", { queueName: "partner-api", status: "SUCCESS" }),
         ]);
         for (const r of [status, cancel, steps, fork, resume, result, send, event]) refused(r, "WorkflowNotFoundError", "WORKFLOW_NOT_FOUND");
         // The template's CAIRN_WORKFLOW_NAMES lets the start function refuse names the worker does not run.
         refused(unknownName, "UnknownWorkflowError", "UNKNOWN_WORKFLOW");
-        for (const r of [noName, badList, badSend]) refused(r, "ValidationError", "VALIDATION_ERROR");
+        for (const r of [noName, badList, badSend, badQueues, badQueued]) refused(r, "ValidationError", "VALIDATION_ERROR");
       }),
     );
 
@@ -395,6 +436,75 @@ describe("the deployed bundles of the reference app", () => {
         assert.deepEqual(ok<Json>(await control("result", { workflowId, timeoutMs: 20_000 })).output, { state: "approved", decidedBy: "ada" });
         assert.deepEqual(ok(await control("event", { workflowId, key: "state" })), { workflowId, key: "state", set: true, value: "approved" });
         assert.ok(recorders.send!.permissions().some((p) => p.action === "sqs:SendMessage"), "the send function woke the workflow");
+      }),
+    );
+
+    it(
+      "admit workflows started, resumed and forked on the reference app's queue, on the schedule's message too; refuse a duplicate; show the line (queues, queued)",
+      withLogs(["start", "worker", "result", "queues", "queued", "status", "cancel", "resume", "fork", "send"], async () => {
+        // A workflow whose admission request was lost (nothing else uses the queue yet) waits in line.
+        const lost = clientWithoutAdmissions();
+        await lost.startWorkflow("greet", { name: "Lost" }, { workflowId: "queued-lost", queueName: "partner-api" });
+        const waiting = ok<Json>(await control("status", { workflowId: "queued-lost" }));
+        assert.deepEqual([waiting.status, waiting.queueName, waiting.queuePosition], ["ENQUEUED", "partner-api", 0]);
+        const line = ok<{ workflows: Json[] }>(await control("queued", { queueName: "partner-api", status: "ENQUEUED" }));
+        assert.deepEqual(line.workflows.map((w) => w.workflowId), ["queued-lost"]);
+        // Cancelled, it leaves the line (and asks for a pass, which finds nothing to admit).
+        const handledBefore = admissionsHandled();
+        assert.equal(ok<Json>(await control("cancel", { workflowId: "queued-lost" })).status, "CANCELLED");
+        await waitFor("the cancel's admission pass", () => admissionsHandled() > handledBefore, 15_000);
+        assert.equal(ok<{ queues: Json[] }>(await control("queues", { queueName: "partner-api" })).queues[0].waiting, 0);
+
+        // The schedule's message, as EventBridge sends it (the rule's Input is the body), admits what no trigger did.
+        const rules = Object.values<Json>(app.template.Resources).filter((r) => r.Type === "AWS::Events::Rule");
+        assert.equal(rules.length, 1);
+        const [target] = rules[0].Properties.Targets;
+        assert.deepEqual(target.Arn, { "Fn::GetAtt": [app.workQueueLogicalId, "Arn"] });
+        assert.ok(isAdmitMessage(target.Input), target.Input);
+        await lost.startWorkflow("greet", { name: "Scheduled" }, { workflowId: "queued-scheduled", queueName: "partner-api" });
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(ok<Json>(await control("status", { workflowId: "queued-scheduled" })).status, "ENQUEUED", "nothing admits it before the schedule");
+        await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: target.Input }));
+        assert.equal(ok<Json>(await control("result", { workflowId: "queued-scheduled", timeoutMs: 20_000 })).output, "Hello, Scheduled!");
+
+        // Resumed onto the queue, the cancelled one runs.
+        assert.deepEqual(ok(await control("resume", { workflowId: "queued-lost", queueName: "partner-api" })), { workflowId: "queued-lost", queueName: "partner-api" });
+        assert.equal(ok<Json>(await control("result", { workflowId: "queued-lost", timeoutMs: 20_000 })).output, "Hello, Lost!");
+
+        // Started and forked on the queue through the functions: they ask for a pass, which the worker runs.
+        assert.deepEqual(ok(await control("start", { workflowName: "greet", workflowId: "queued-1", input: { name: "Q" }, queueName: "partner-api" })), {
+          workflowId: "queued-1",
+          queueName: "partner-api",
+        });
+        assert.equal(ok<Json>(await control("result", { workflowId: "queued-1", timeoutMs: 20_000 })).output, "Hello, Q!");
+        const forked = ok<Json>(await control("fork", { workflowId: "queued-1", startStep: 1, newWorkflowId: "queued-1-fork", queueName: "partner-api" }));
+        assert.equal(forked.queueName, "partner-api");
+        assert.equal(ok<Json>(await control("result", { workflowId: "queued-1-fork", timeoutMs: 20_000 })).output, "Hello, Q!");
+        // The limits come from the template's CAIRN_QUEUES, the admissions from the worker's passes.
+        const [summary] = ok<{ queues: Json[] }>(await control("queues", {})).queues;
+        assert.deepEqual({ ...summary, inFlight: 0, recentAdmissions: summary.recentAdmissions.length }, {
+          queueName: "partner-api",
+          waiting: 0,
+          inFlight: 0,
+          recentAdmissions: 4,
+          concurrency: 5,
+          rateLimit: { limit: 100, periodMs: 60_000 },
+        });
+        refused(await control("start", { workflowName: "greet", workflowId: "queued-x", queueName: "no-such-queue" }), "ValidationError", "VALIDATION_ERROR");
+
+        // A deduplication id held by a running workflow.
+        const held = { workflowName: "approval", input: { timeoutMs: 60_000 }, queueName: "partner-api", deduplicationId: "approval-q" };
+        ok(await control("start", { ...held, workflowId: "queued-approval" }));
+        const duplicate = await control("start", { ...held, workflowId: "queued-approval-2" });
+        refused(duplicate, "DuplicateWorkflowError", "DUPLICATE_WORKFLOW");
+        assert.deepEqual((duplicate as { error: { details: Json } }).error.details, { queueName: "partner-api", deduplicationId: "approval-q", existingWorkflowId: "queued-approval" });
+        const running = await waitFor("queued-approval to be admitted", async () => {
+          const listed = ok<{ workflows: Json[] }>(await control("queued", {})).workflows;
+          return listed.find((w) => w.workflowId === "queued-approval" && w.status === "PENDING");
+        });
+        assert.equal(running.deduplicationId, "approval-q");
+        ok(await control("send", { workflowId: "queued-approval", message: { approved: true, by: "q" }, topic: "decision" }));
+        assert.equal(ok<Json>(await control("result", { workflowId: "queued-approval", timeoutMs: 20_000 })).output.state, "approved");
       }),
     );
 

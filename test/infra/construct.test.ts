@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App, Duration, Stack } from "aws-cdk-lib";
-import { Match, Template } from "aws-cdk-lib/assertions";
+import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
@@ -13,6 +13,9 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import { CairnWorkflows, CAIRN_DEFAULTS, READ_OPERATIONS, type CairnWorkflowsProps } from "../../infra/index.js";
 import { ENV } from "../../src/config.js";
 import { OPERATIONS, WRITE_OPERATIONS, type OperationName } from "../../src/control/operations.js";
+import { queuesFromEnv } from "../../src/control/environment.js";
+import { decodeAdmitMessage, encodeAdmitMessage, isAdmitMessage } from "../../src/queue/messages.js";
+import { defineQueue } from "../../src/queues/defineQueue.js";
 import { tableDefinition, TTL_ATTRIBUTE } from "../../src/store/tableSchema.js";
 
 const WORKER_ENTRY = path.resolve("functions/worker.ts");
@@ -22,7 +25,7 @@ type Json = any;
 
 /**
  * The default stack is synthesized once with real bundling (local esbuild,
- * thirteen functions: about 1 s each, most of it `npx` starting). Variants skip bundling
+ * fifteen functions: about 1 s each, most of it `npx` starting). Variants skip bundling
  * (`aws:cdk:bundling-stacks: []`): their templates are the same apart from asset hashes.
  */
 interface Built {
@@ -93,6 +96,11 @@ function grantsOf(b: Built, fn: { node: { defaultChild?: unknown } }): Record<st
   return Object.fromEntries(Object.entries(grants).map(([k, v]) => [k, [...v].sort()]));
 }
 
+const variantQueues = [
+  defineQueue("partner-api", { concurrency: 5, rateLimit: { limit: 100, periodMs: 60_000 } }),
+  defineQueue("bulk", { priorityEnabled: true, partitioned: true }),
+];
+
 let main: Built;
 let variant: Built;
 let key: kms.Key;
@@ -128,6 +136,8 @@ before(() => {
     alarmActions: [new cloudwatchActions.SnsAction(topic)],
     workerEnvironment: { PAYMENTS_URL: "https://payments.example" },
     workflowNames: ["order", "refund"],
+    queues: variantQueues,
+    admissionSchedule: Duration.minutes(5),
     outputPrefix: "Orders",
   });
   const template = Template.fromStack(stack);
@@ -228,16 +238,16 @@ describe("CairnWorkflows", () => {
   });
 
   describe("functions", () => {
-    it("builds thirteen functions on nodejs22.x / arm64, each with its own log group and role", () => {
+    it("builds fifteen functions on nodejs22.x / arm64, each with its own log group and role", () => {
       const fns = Object.values<Json>(main.template.findResources("AWS::Lambda::Function"));
-      assert.equal(fns.length, 13);
+      assert.equal(fns.length, 15);
       for (const fn of fns) {
         assert.equal(fn.Properties.Runtime, "nodejs22.x");
         assert.deepEqual(fn.Properties.Architectures, ["arm64"]);
         assert.ok(fn.Properties.LoggingConfig.LogGroup.Ref, "own log group");
         assert.equal(fn.Properties.Environment.Variables[ENV.tableName].Ref, main.stack.getLogicalId(main.cairn.table.node.defaultChild as never));
       }
-      main.template.resourceCountIs("AWS::Logs::LogGroup", 13);
+      main.template.resourceCountIs("AWS::Logs::LogGroup", 15);
       main.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 30 });
       for (const role of Object.values<Json>(main.template.findResources("AWS::IAM::Role"))) {
         assert.equal(role.Properties.ManagedPolicyArns, undefined, "no managed policies");
@@ -247,7 +257,7 @@ describe("CairnWorkflows", () => {
     it("bundles every function with the local esbuild into one ESM file", () => {
       const assets = JSON.parse(readFileSync(path.join(main.outdir, "TestStack.assets.json"), "utf8"));
       const dirs = Object.values<Json>(assets.files).map((f) => f.source.path).filter((p: string) => p.startsWith("asset."));
-      assert.equal(dirs.length, 13);
+      assert.equal(dirs.length, 15);
       for (const dir of dirs) assert.ok(existsSync(path.join(main.outdir, dir, "index.mjs")), `${dir}/index.mjs`);
       const workerKey: string = main.json.Resources[logicalId(main.stack, main.cairn.worker)].Properties.Code.S3Key;
       const worker = readFileSync(path.join(main.outdir, `asset.${workerKey.replace(/\.zip$/, "")}`, "index.mjs"), "utf8");
@@ -369,6 +379,17 @@ describe("CairnWorkflows", () => {
       assert.equal(statusOf.CAIRN_WORKFLOW_NAMES, undefined);
     });
 
+    it("tells the functions that take queue options or show queues the queues' definitions, when given", () => {
+      const envOf = (b: Built, op: OperationName) => b.json.Resources[logicalId(b.stack, b.cairn.controlFunctions[op])].Properties.Environment.Variables;
+      for (const op of ["start", "resume", "fork", "queues", "queued"] as const) {
+        assert.deepEqual(queuesFromEnv({ [ENV.queues]: envOf(variant, op)[ENV.queues] }), variantQueues, op);
+        assert.equal(envOf(main, op)[ENV.queues], undefined, op);
+      }
+      for (const op of ["status", "cancel", "list"] as const) assert.equal(envOf(variant, op)[ENV.queues], undefined, op);
+      const worker = variant.json.Resources[logicalId(variant.stack, variant.cairn.worker)].Properties.Environment.Variables;
+      assert.equal(worker[ENV.queues], undefined, "the worker registers its queues in code");
+    });
+
     it("builds one control function per operation", () => {
       assert.deepEqual(Object.keys(main.cairn.controlFunctions).sort(), [...OPERATIONS].sort());
       for (const op of OPERATIONS) {
@@ -404,7 +425,15 @@ describe("CairnWorkflows", () => {
       // function also writes its own log group.
       const expected: Record<string, Record<string, string[]>> = {
         worker: {
-          table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+          table: [
+            "dynamodb:BatchGetItem",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+          ],
           workQueue: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"],
         },
         deadLetterHandler: {
@@ -412,11 +441,14 @@ describe("CairnWorkflows", () => {
           workQueue: ["sqs:SendMessage"],
           deadLetterQueue: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
         },
-        start: { table: ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"], workQueue: ["sqs:SendMessage"] },
+        start: { table: ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], workQueue: ["sqs:SendMessage"] },
         status: { table: ["dynamodb:Query"] },
         result: { table: ["dynamodb:Query"] },
-        cancel: { table: ["dynamodb:Query", "dynamodb:UpdateItem"], workQueue: ["sqs:SendMessage"] },
-        resume: { table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:UpdateItem"], workQueue: ["sqs:SendMessage"] },
+        cancel: { table: ["dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:UpdateItem"], workQueue: ["sqs:SendMessage"] },
+        resume: {
+          table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+          workQueue: ["sqs:SendMessage"],
+        },
         fork: { table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"], workQueue: ["sqs:SendMessage"] },
         reaper: {
           table: ["dynamodb:DeleteItem", "dynamodb:Query"],
@@ -426,6 +458,8 @@ describe("CairnWorkflows", () => {
         steps: { table: ["dynamodb:Query"] },
         send: { table: ["dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:Query"], workQueue: ["sqs:SendMessage"] },
         event: { table: ["dynamodb:GetItem", "dynamodb:Query"] },
+        queues: { table: ["dynamodb:GetItem", "dynamodb:Query"] },
+        queued: { table: ["dynamodb:BatchGetItem", "dynamodb:Query"] },
       };
       const functions = { worker: main.cairn.worker, deadLetterHandler: main.cairn.deadLetterHandler, reaper: main.cairn.reaper, ...main.cairn.controlFunctions };
       assert.deepEqual(Object.keys(functions).sort(), Object.keys(expected).sort());
@@ -435,8 +469,8 @@ describe("CairnWorkflows", () => {
       }
     });
 
-    it("lets only status, result, list, steps and event be granted as read-only: every operation but the writes", () => {
-      assert.deepEqual([...READ_OPERATIONS].sort(), ["event", "list", "result", "status", "steps"]);
+    it("lets only status, result, list, steps, event, queues and queued be granted as read-only: every operation but the writes", () => {
+      assert.deepEqual([...READ_OPERATIONS].sort(), ["event", "list", "queued", "queues", "result", "status", "steps"]);
       assert.deepEqual([...READ_OPERATIONS, ...WRITE_OPERATIONS].sort(), [...OPERATIONS].sort());
     });
 
@@ -458,7 +492,7 @@ describe("CairnWorkflows", () => {
       assert.deepEqual(Object.keys(status).sort(), Object.keys(mainStatus).sort());
     });
 
-    it("grantRead lets a principal invoke only the read-only functions; grantOperate all ten", () => {
+    it("grantRead lets a principal invoke only the read-only functions; grantOperate all twelve", () => {
       const statementsOfRole = (name: string) => {
         const roleId = Object.keys(main.template.findResources("AWS::IAM::Role")).find((id) => id.startsWith(name))!;
         return Object.values<Json>(main.json.Resources)
@@ -475,6 +509,81 @@ describe("CairnWorkflows", () => {
       const ids = (ops: readonly OperationName[]) => ops.map((op) => logicalId(main.stack, main.cairn.controlFunctions[op])).sort();
       assert.deepEqual(invoked(statementsOfRole("Reader")), ids(READ_OPERATIONS));
       assert.deepEqual(invoked(statementsOfRole("Operator")), ids(OPERATIONS));
+      assert.equal(OPERATIONS.length, 12);
+    });
+  });
+
+  describe("admission schedule", () => {
+    const rulesOf = (b: { template: Template }) => Object.entries<Json>(b.template.findResources("AWS::Events::Rule"));
+    /** Statements of the work queue's resource policy that name EventBridge. */
+    const eventBridgeStatements = (b: Built) =>
+      Object.values<Json>(b.template.findResources("AWS::SQS::QueuePolicy"))
+        .filter((p) => p.Properties.Queues.some((q: Json) => q.Ref === b.stack.getLogicalId(b.cairn.queue.node.defaultChild as never)))
+        .flatMap((p) => p.Properties.PolicyDocument.Statement)
+        .filter((s: Json) => s.Principal?.Service === "events.amazonaws.com");
+
+    it("sends the work queue the admission message of every queue once a minute, as the message body itself", () => {
+      const rules = rulesOf(main);
+      assert.equal(rules.length, 1);
+      const [ruleId, rule] = rules[0]!;
+      assert.equal(rule.Properties.ScheduleExpression, "rate(1 minute)");
+      assert.equal(rule.Properties.State, "ENABLED");
+      assert.equal(rule.Properties.Targets.length, 1);
+      const [target] = rule.Properties.Targets;
+      assert.deepEqual(target.Arn, { "Fn::GetAtt": [main.stack.getLogicalId(main.cairn.queue.node.defaultChild as never), "Arn"] });
+      // EventBridge delivers Input as the SQS message body: it is the worker's admission message, for every queue.
+      assert.equal(target.Input, encodeAdmitMessage({}));
+      assert.ok(isAdmitMessage(target.Input));
+      assert.deepEqual(decodeAdmitMessage(target.Input), {});
+      assert.equal(target.RoleArn, undefined, "SQS targets are authorized by the queue's policy");
+      assert.equal(ruleId, main.stack.getLogicalId(main.cairn.admissionRule!.node.defaultChild as never));
+      assert.equal(rulesOf(variant)[0]![1].Properties.ScheduleExpression, "rate(5 minutes)");
+    });
+
+    it("lets EventBridge send to the work queue for this rule only, and nothing else", () => {
+      for (const b of [main, variant]) {
+        const ruleId = b.stack.getLogicalId(b.cairn.admissionRule!.node.defaultChild as never);
+        assert.deepEqual(eventBridgeStatements(b), [
+          {
+            Action: "sqs:SendMessage",
+            Condition: { ArnEquals: { "aws:SourceArn": { "Fn::GetAtt": [ruleId, "Arn"] } } },
+            Effect: "Allow",
+            Principal: { Service: "events.amazonaws.com" },
+            Resource: { "Fn::GetAtt": [b.stack.getLogicalId(b.cairn.queue.node.defaultChild as never), "Arn"] },
+          },
+        ]);
+      }
+      const dlqPolicies = Object.values<Json>(main.template.findResources("AWS::SQS::QueuePolicy")).filter((p) =>
+        p.Properties.Queues.some((q: Json) => q.Ref === main.stack.getLogicalId(main.cairn.deadLetterQueue.node.defaultChild as never)),
+      );
+      assert.ok(!JSON.stringify(dlqPolicies).includes("events.amazonaws.com"));
+    });
+
+    it("lets EventBridge use a customer-managed key of the queue as SQS needs to encrypt its message", () => {
+      const keyPolicy = variant.json.Resources[variant.stack.getLogicalId(key.node.defaultChild as kms.CfnKey)].Properties.KeyPolicy;
+      const forEventBridge = keyPolicy.Statement.filter((s: Json) => s.Principal?.Service === "events.amazonaws.com");
+      assert.deepEqual(forEventBridge, [{ Action: ["kms:GenerateDataKey", "kms:Decrypt"], Effect: "Allow", Principal: { Service: "events.amazonaws.com" }, Resource: "*" }]);
+    });
+
+    it("warns that an imported key's policy must let EventBridge use it", () => {
+      const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+      const stack = new Stack(app, "Imported", { env: { account: "123456789012", region: "eu-west-1" } });
+      const imported = kms.Key.fromKeyArn(stack, "Key", "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555");
+      new CairnWorkflows(stack, "Cairn", { workerEntry: WORKER_ENTRY, encryptionKey: imported });
+      const warnings = Annotations.fromStack(stack).findWarning("*", Match.stringLikeRegexp("events.amazonaws.com"));
+      assert.equal(warnings.length, 1);
+      assert.match(String(warnings[0]!.entry.data), /kms:GenerateDataKey, kms:Decrypt/);
+    });
+
+    it("is left out with admissionSchedule: false", () => {
+      const none = build({ admissionSchedule: false }, { bundle: false });
+      try {
+        assert.equal(rulesOf(none).length, 0);
+        assert.equal(none.cairn.admissionRule, undefined);
+        assert.deepEqual(eventBridgeStatements(none), []);
+      } finally {
+        rmSync(none.outdir, { recursive: true, force: true });
+      }
     });
   });
 
@@ -522,6 +631,8 @@ describe("CairnWorkflows", () => {
       assert.deepEqual(main.json.Outputs.StartFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.start) });
       assert.deepEqual(main.json.Outputs.SendFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.send) });
       assert.deepEqual(main.json.Outputs.EventFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.event) });
+      assert.deepEqual(main.json.Outputs.QueuesFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.queues) });
+      assert.deepEqual(main.json.Outputs.QueuedFunctionName.Value, { Ref: logicalId(main.stack, main.cairn.controlFunctions.queued) });
       assert.deepEqual(Object.keys(variant.json.Outputs).sort(), expected.map((n) => `Orders${n}`).sort());
     });
   });
@@ -557,6 +668,13 @@ describe("CairnWorkflows", () => {
         [{ workerEnvironment: { CAIRN_TABLE_NAME: "x" } }, /workerEnvironment may not set CAIRN_TABLE_NAME/],
         [{ outputPrefix: "my-prefix" }, /outputPrefix must be letters and digits only/],
         [{ bundling: { forceDockerBundling: true } }, /forceDockerBundling is not supported/],
+        [{ admissionSchedule: Duration.seconds(30) }, /admissionSchedule must be a whole number of minutes, at least 1/],
+        [{ admissionSchedule: Duration.seconds(90) }, /admissionSchedule must be a whole number of minutes/],
+        [{ admissionSchedule: 60 as never }, /admissionSchedule must be a Duration \(e.g. Duration.minutes\(1\)\) or false/],
+        [{ queues: [defineQueue("q"), defineQueue("q", { concurrency: 2 })] }, /queues names "q" twice/],
+        [{ queues: [{ name: "bad name" } as never] }, /queues: Invalid queue name "bad name"/],
+        [{ queues: [{ name: "q", concurrency: 0 } as never] }, /queues: Queue "q": concurrency must be an integer >= 1/],
+        [{ queues: Array.from({ length: 40 }, (_, i) => defineQueue(`queue-with-a-long-name-${i}`, { concurrency: 10 })) }, /queues take \d+ characters as JSON, more than the 2048/],
       ];
       for (const [props, message] of cases) assert.throws(attempt(props), message, JSON.stringify(props));
     });

@@ -42,20 +42,21 @@ function acknowledgments(scope: IConstruct): { id: string; reason: string; path:
 }
 
 describe("the reference stack under cdk-nag's AwsSolutions checks", () => {
-  it("has no finding left, error or warning", () => {
+  it("has no finding left, error or warning (the admission schedule's rule and its queue grant included)", () => {
+    assert.ok(stack.cairn.admissionRule, "the reference stack schedules admission passes");
     const report = new AwsSolutionsChecks(app).validateScope(stack);
     const findings = report.violations.map((v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.resourceLogicalId).join(", ")}`);
     assert.deepEqual(findings, []);
     assert.equal(report.success, true);
   });
 
-  it("acknowledges only AwsSolutions-L1 (the pinned nodejs22.x runtime), on the thirteen functions, each with a reason", () => {
+  it("acknowledges only AwsSolutions-L1 (the pinned nodejs22.x runtime), on the fifteen functions, each with a reason", () => {
     const acks = acknowledgments(stack);
     assert.deepEqual([...new Set(acks.map((a) => a.id))], ["AwsSolutions-L1"]);
     const functions = [stack.cairn.worker, stack.cairn.deadLetterHandler, stack.cairn.reaper, ...Object.values(stack.cairn.controlFunctions)];
     assert.deepEqual(acks.map((a) => a.path).sort(), functions.map((f) => f.node.path).sort());
-    assert.equal(functions.length, 13);
-    for (const op of ["send", "event"] as const) assert.ok(functions.includes(stack.cairn.controlFunctions[op]), `the ${op} function is checked`);
+    assert.equal(functions.length, 15);
+    for (const op of ["send", "event", "queues", "queued"] as const) assert.ok(functions.includes(stack.cairn.controlFunctions[op]), `the ${op} function is checked`);
     for (const a of acks) assert.match(a.reason, /nodejs22\.x.{20,}/, `${a.path} gives a reason`);
   });
 

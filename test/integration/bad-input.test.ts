@@ -104,7 +104,7 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toStr
 
 before(async () => {
   rt = await startTestRuntime(workflows);
-  const lostQueue: WorkQueue = { send: async () => undefined, extendVisibility: async () => undefined };
+  const lostQueue: WorkQueue = { send: async () => undefined, sendAdmit: async () => undefined, extendVisibility: async () => undefined };
   stalled = new WorkflowClient({ store: rt.store, queue: lostQueue });
   handlers = Object.fromEntries(OPERATIONS.map((op) => [op, createControlHandler(op, { client: rt.client, workflows, logger: capture })])) as Record<
     OperationName,

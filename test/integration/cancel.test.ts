@@ -247,7 +247,7 @@ describe("WorkflowClient", () => {
     it("drops the first message of a workflow cancelled before it started", async () => {
       // Prepare: a client whose queue loses messages leaves the workflow ENQUEUED with nothing in flight.
       const workflowId = "cancel-enqueued";
-      const lostQueue: WorkQueue = { send: async () => undefined, extendVisibility: async () => undefined };
+      const lostQueue: WorkQueue = { send: async () => undefined, sendAdmit: async () => undefined, extendVisibility: async () => undefined };
       const client = new WorkflowClient({ store: rt.store, queue: lostQueue });
       const handle = await client.startWorkflow(threeSteps, undefined, { workflowId });
       await assert.rejects(handle.getResult({ timeoutMs: 50 }), (err: unknown) => err instanceof ResultTimeoutError && err.status === WorkflowStatus.ENQUEUED);

@@ -195,6 +195,12 @@ describe("child workflows", () => {
     const result = await rt.client.startWorkflow(explicitIds, "explicit-child", { workflowId: "explicit-parent" }).then((h) => h.getResult({ timeoutMs: 20_000 }));
     assert.deepEqual(result, { first: 2, second: "conflict" });
     assert.equal((await rt.client.getWorkflowStatus("explicit-child")).parentWorkflowId, "explicit-parent");
+
+    // A fork from before the start never adopts the original's child: the explicit id gets the fork's id in front.
+    const fork = await rt.client.forkWorkflow("explicit-parent", 1, { workflowId: "explicit-fork" });
+    assert.deepEqual(await fork.getResult({ timeoutMs: 20_000 }), { first: 2, second: "conflict" });
+    assert.equal((await rt.client.getWorkflowStatus("explicit-fork-explicit-child")).parentWorkflowId, "explicit-fork");
+    assert.equal((await rt.client.getWorkflowStatus("explicit-child")).parentWorkflowId, "explicit-parent", "the original's child is untouched");
   });
 
   it("keeps a child that ends as its parent is cancelled whole: SUCCESS (seen on resume) or CANCELLED (resumed with it)", async () => {

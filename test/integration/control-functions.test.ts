@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { lambdaContext } from "../../src/local/lambdaContext.js";
-import { createControlHandler, createLogger, defineWorkflow, WorkflowStatus, type ControlHandler } from "../../src/index.js";
+import { createControlHandler, createLogger, defineQueue, defineWorkflow, WorkflowClient, WorkflowStatus, type ControlHandler } from "../../src/index.js";
+import { ENV } from "../../src/config.js";
+import { encodeQueues } from "../../src/control/environment.js";
 import { OPERATIONS, type ControlResponse, type OperationName } from "../../src/control/operations.js";
 import type { LocalRuntime } from "../../src/local/index.js";
 import { greetWorkflow, orderWorkflow, type OrderInput } from "../../functions/workflows.js";
@@ -52,6 +54,12 @@ const parent = defineWorkflow("ctl.parent", async (ctx, input: { name: string })
 
 const workflows = [orderWorkflow, greetWorkflow, gated, failsUntilHealed, approval, parent];
 
+/** One at a time: a second workflow waits while the first runs. */
+const line = defineQueue("ctl.line", { concurrency: 1 });
+/** Priorities and partitions, no limit: everything is admitted at once. */
+const ranked = defineQueue("ctl.ranked", { priorityEnabled: true, partitioned: true });
+const queues = [line, ranked];
+
 // ---------------------------------------------------------------------------
 // Invoking the handlers as Lambda does: a JSON payload and a Context
 // ---------------------------------------------------------------------------
@@ -99,7 +107,7 @@ const nested = (depth: number): unknown => {
 const order: OrderInput = { orderId: "o-1", items: [{ sku: "tea", quantity: 2, unitPrice: 4 }], holdMs: 0 };
 
 before(async () => {
-  rt = await startTestRuntime(workflows);
+  rt = await startTestRuntime(workflows, { queues });
   handlers = Object.fromEntries(OPERATIONS.map((op) => [op, createControlHandler(op, { client: rt.client, workflows, logger: quiet })])) as Record<
     OperationName,
     ControlHandler
@@ -289,6 +297,180 @@ describe("control functions", () => {
     });
   });
 
+  describe("with queues", () => {
+    it("start on a queue waits for its limits; status, queues and queued show the line; the first one's end admits the next", async () => {
+      // Prepare: the queue's one slot taken by a workflow held in its first step
+      const gate = probe.hold("ctl-q-first", "first");
+      assert.deepEqual(await ok("start", { workflowName: "ctl.gated", workflowId: "ctl-q-first", input: { n: 1 }, queueName: "ctl.line" }), {
+        workflowId: "ctl-q-first",
+        queueName: "ctl.line",
+      });
+      await gate.reached;
+
+      // Act
+      await ok("start", { workflowName: "ctl.gated", workflowId: "ctl-q-second", input: { n: 2 }, queueName: "ctl.line" });
+      const waiting = await ok("status", { workflowId: "ctl-q-second" });
+      const summary = await ok("queues", { queueName: "ctl.line" });
+      const listed = await ok("queued", { queueName: "ctl.line" });
+      const everyQueue = await ok("queued", {});
+      const onlyWaiting = await ok("queued", { queueName: "ctl.line", status: "ENQUEUED" });
+      const page = await ok("queued", { queueName: "ctl.line", limit: 1 });
+      const rest = await ok("queued", { queueName: "ctl.line", limit: 1, nextToken: page.nextToken });
+      gate.open();
+
+      // Assess
+      assert.equal(waiting.status, WorkflowStatus.ENQUEUED);
+      assert.equal(waiting.queueName, "ctl.line");
+      assert.equal(waiting.queuePosition, 0);
+      assert.deepEqual(summary, { queues: [{ queueName: "ctl.line", waiting: 1, inFlight: 1, recentAdmissions: [], concurrency: 1 }] });
+      const rows = (r: { workflows: { workflowId: string; status: string }[] }) => r.workflows.map((w) => [w.workflowId, w.status]);
+      // The line first, in admission order, then the admitted workflows.
+      assert.deepEqual(rows(listed), [
+        ["ctl-q-second", "ENQUEUED"],
+        ["ctl-q-first", "PENDING"],
+      ]);
+      assert.ok(rows(everyQueue).some(([id]) => id === "ctl-q-second"), JSON.stringify(everyQueue));
+      assert.deepEqual(rows(onlyWaiting), [["ctl-q-second", "ENQUEUED"]]);
+      assert.deepEqual([...rows(page), ...rows(rest)], rows(listed));
+      assert.equal(rest.nextToken, undefined);
+      assert.equal((await ok("result", { workflowId: "ctl-q-second", timeoutMs: 20_000 })).output, 30);
+      assert.equal((await ok("status", { workflowId: "ctl-q-second" })).queuePosition, undefined);
+      await waitFor("the line to empty", async () => (await ok("queues", { queueName: "ctl.line" })).queues[0].waiting === 0 || undefined);
+    });
+
+    it("refuses a second start with a deduplication id held on the queue as DUPLICATE_WORKFLOW, naming the holder", async () => {
+      // Prepare
+      const gate = probe.hold("ctl-q-dedup-1", "first");
+      const place = { queueName: "ctl.ranked", partitionKey: "tenant-a", priority: 3, deduplicationId: "invoice-7" };
+      await ok("start", { workflowName: "ctl.gated", workflowId: "ctl-q-dedup-1", input: { n: 1 }, ...place });
+      await gate.reached;
+      const before = await snapshot();
+
+      // Act
+      const response = await invoke("start", { workflowName: "ctl.gated", workflowId: "ctl-q-dedup-2", input: { n: 2 }, ...place });
+      gate.open();
+
+      // Assess
+      assert.equal(response.ok, false);
+      if (!response.ok) {
+        assert.equal(response.error.code, "DUPLICATE_WORKFLOW");
+        assert.equal(response.error.name, "DuplicateWorkflowError");
+        assert.deepEqual(response.error.details, { queueName: "ctl.ranked", deduplicationId: "invoice-7", existingWorkflowId: "ctl-q-dedup-1" });
+      }
+      assert.deepEqual(await snapshot(), before, "nothing was started");
+      const status = await ok("status", { workflowId: "ctl-q-dedup-1" });
+      assert.deepEqual([status.queueName, status.partitionKey, status.priority, status.deduplicationId], ["ctl.ranked", "tenant-a", 3, "invoice-7"]);
+      await ok("result", { workflowId: "ctl-q-dedup-1", timeoutMs: 20_000 });
+      // Once the holder has finished, the id is free again.
+      await ok("start", { workflowName: "greet", workflowId: "ctl-q-dedup-3", input: { name: "Again" }, ...place });
+      assert.equal((await ok("result", { workflowId: "ctl-q-dedup-3", timeoutMs: 20_000 })).output, "Hello, Again!");
+    });
+
+    it("resume and fork put the workflow on a queue", async () => {
+      // Prepare
+      await ok("start", { workflowName: "ctl.fails-until-healed", workflowId: "ctl-q-error", input: null });
+      assert.equal((await invoke("result", { workflowId: "ctl-q-error", timeoutMs: 20_000 })).ok, false);
+      healed.add("ctl-q-error");
+      await ok("start", { workflowName: "greet", workflowId: "ctl-q-fork-src", input: { name: "Fo" } });
+      await ok("result", { workflowId: "ctl-q-fork-src", timeoutMs: 20_000 });
+
+      // Act
+      const resumed = await ok("resume", { workflowId: "ctl-q-error", queueName: "ctl.line" });
+      const forked = await ok("fork", { workflowId: "ctl-q-fork-src", startStep: 1, newWorkflowId: "ctl-q-fork", queueName: "ctl.ranked", partitionKey: "tenant-b", priority: 1 });
+
+      // Assess
+      assert.deepEqual(resumed, { workflowId: "ctl-q-error", queueName: "ctl.line" });
+      assert.deepEqual(forked, { workflowId: "ctl-q-fork", forkedFrom: { workflowId: "ctl-q-fork-src", startStep: 1 }, queueName: "ctl.ranked" });
+      assert.equal((await ok("result", { workflowId: "ctl-q-error", timeoutMs: 20_000 })).output, "healed");
+      assert.equal((await ok("result", { workflowId: "ctl-q-fork", timeoutMs: 20_000 })).output, "Hello, Fo!");
+      assert.equal((await ok("status", { workflowId: "ctl-q-error" })).queueName, "ctl.line");
+      const fork = await ok("status", { workflowId: "ctl-q-fork" });
+      assert.deepEqual([fork.queueName, fork.partitionKey, fork.priority], ["ctl.ranked", "tenant-b", 1]);
+      const { queues: partitions } = await ok("queues", { queueName: "ctl.ranked" });
+      assert.deepEqual(partitions.map((q: { partitionKey: string }) => q.partitionKey).sort(), ["tenant-a", "tenant-b"]);
+    });
+
+    it("stops a page of queued workflows before its values outgrow Lambda's answer, with a token for the rest", async () => {
+      // Prepare: a client whose queue holds ten workflows of 1 MB inputs
+      const calls: { limit?: number; nextToken?: string }[] = [];
+      const line = Array.from({ length: 10 }, (_, i) => ({ workflowId: `big-${i}`, name: "greet", status: "ENQUEUED", input: "x".repeat(1_000_000), createdAt: 0, updatedAt: 0 }));
+      const client = {
+        listQueuedWorkflows: async (input: { limit?: number; nextToken?: string }) => {
+          calls.push(input);
+          const limit = input.limit ?? 100;
+          return { workflows: line.slice(0, limit), ...(limit < line.length ? { nextToken: `after-${limit}` } : {}) };
+        },
+      } as unknown as WorkflowClient;
+      const handler = createControlHandler("queued", { client, logger: quiet });
+
+      // Act
+      const answer = await handler({ queueName: "ctl.line", nextToken: "t0" }, lambdaContext("cairn-queued", 30_000));
+
+      // Assess: four fit under the page budget; the page was read again with that limit, so its token goes on after them
+      assert.equal(answer.ok, true, JSON.stringify(answer).slice(0, 300));
+      if (!answer.ok) return;
+      const page = answer.result as { workflows: { workflowId: string }[]; nextToken?: string; sizeLimited?: boolean };
+      assert.deepEqual(page.workflows.map((w) => w.workflowId), ["big-0", "big-1", "big-2", "big-3"]);
+      assert.equal(page.sizeLimited, true);
+      assert.equal(page.nextToken, "after-4");
+      assert.deepEqual(calls, [
+        { queueName: "ctl.line", nextToken: "t0" },
+        { queueName: "ctl.line", nextToken: "t0", limit: 4 },
+      ]);
+      assert.ok(Buffer.byteLength(JSON.stringify(answer)) < 6 * 1024 * 1024);
+    });
+
+    it("queued without a queueName needs the queues' definitions, and says so", async () => {
+      const unaware = createControlHandler("queued", { client: new WorkflowClient({ store: rt.store, queue: rt.queue }), logger: quiet });
+      const answer = await unaware({}, lambdaContext("cairn-queued", 30_000));
+      assert.equal(answer.ok, false);
+      if (!answer.ok) {
+        assert.equal(answer.error.code, "VALIDATION_ERROR");
+        assert.equal(answer.error.details?.field, "queueName");
+        assert.match(answer.error.message, /"queueName" is required: no queue definitions are configured here/);
+      }
+      const named = await unaware({ queueName: "ctl.line" }, lambdaContext("cairn-queued", 30_000));
+      assert.equal(named.ok, true, JSON.stringify(named));
+    });
+
+    it("knows the queues of CAIRN_QUEUES, as deployed", async () => {
+      // Prepare: the environment the construct gives the start and queues functions
+      const saved = { ...process.env };
+      Object.assign(process.env, rt.env, { [ENV.queues]: encodeQueues(queues) });
+      let start: ControlHandler;
+      let summary: ControlHandler;
+      let broken: ControlHandler;
+      try {
+        start = createControlHandler("start", { logger: quiet });
+        summary = createControlHandler("queues", { logger: quiet });
+        // Act
+        const unknown = await start({ workflowName: "greet", workflowId: "ctl-q-env-1", queueName: "ctl.nope" }, lambdaContext("cairn-start", 30_000));
+        const answer = await summary({ queueName: "ctl.line" }, lambdaContext("cairn-queues", 30_000));
+        process.env[ENV.queues] = "[{]";
+        broken = createControlHandler("queues", { logger: quiet });
+        const misconfigured = await broken({}, lambdaContext("cairn-queues", 30_000));
+
+        // Assess
+        assert.equal(unknown.ok, false);
+        if (!unknown.ok) {
+          assert.equal(unknown.error.code, "VALIDATION_ERROR");
+          assert.match(unknown.error.message, /Unknown queue "ctl.nope"; known: ctl.line, ctl.ranked/);
+        }
+        assert.equal(answer.ok, true, JSON.stringify(answer));
+        if (answer.ok) assert.equal((answer.result as { queues: { concurrency?: number }[] }).queues[0]?.concurrency, 1);
+        assert.equal(misconfigured.ok, false);
+        if (!misconfigured.ok) {
+          assert.equal(misconfigured.error.code, "CONFIGURATION_ERROR");
+          assert.match(misconfigured.error.message, /CAIRN_QUEUES is not JSON/);
+        }
+      } finally {
+        for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+        Object.assign(process.env, saved);
+      }
+      assert.equal(Object.keys(await snapshot()).includes("ctl-q-env-1"), false);
+    });
+  });
+
   describe("with bad input", () => {
     it("refuses each bad request with a coded error and changes nothing", async () => {
       // Prepare: a finished workflow to misuse
@@ -352,6 +534,35 @@ describe("control functions", () => {
         ["event", { workflowId: "ctl-done-1", key: "k", timeoutMs: "soon" }, "VALIDATION_ERROR"],
         ["event", { workflowId: "ctl-done-1", key: "k", timeoutMs: -1 }, "VALIDATION_ERROR"],
         ["event", { workflowId: "ctl-missing", key: "k", timeoutMs: 0 }, "WORKFLOW_NOT_FOUND"],
+        // Queues: every refusal before anything is written.
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: 7 }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "not a queue!" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.nope" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.line", priority: 1 }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.ranked", partitionKey: "t", priority: "1" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.ranked", partitionKey: "t", priority: 0 }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.ranked", partitionKey: "t", priority: 1.5 }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.ranked", partitionKey: "t", priority: 2_147_483_648 }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.ranked" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.line", partitionKey: "t" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.ranked", partitionKey: "k".repeat(257) }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.line", deduplicationId: "" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", queueName: "ctl.line", deduplicationId: ["d"] }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", deduplicationId: "d" }, "VALIDATION_ERROR"],
+        ["start", { workflowName: "greet", workflowId: "ctl-bad-q", priority: 1 }, "VALIDATION_ERROR"],
+        ["resume", { workflowId: "ctl-done-1", queueName: "ctl.nope" }, "VALIDATION_ERROR"],
+        ["resume", { workflowId: "ctl-done-1", partitionKey: "t" }, "VALIDATION_ERROR"],
+        ["fork", { workflowId: "ctl-done-1", startStep: 1, newWorkflowId: "ctl-bad-fork", queueName: "ctl.nope" }, "VALIDATION_ERROR"],
+        ["fork", { workflowId: "ctl-done-1", startStep: 1, newWorkflowId: "ctl-bad-fork", queueName: "ctl.line", priority: 2 }, "VALIDATION_ERROR"],
+        ["queues", { queueName: 5 }, "VALIDATION_ERROR"],
+        ["queues", { queueName: "q".repeat(129) }, "VALIDATION_ERROR"],
+        ["queued", { queueName: "not a queue!" }, "VALIDATION_ERROR"],
+        ["queued", { queueName: "ctl.line", status: "SUCCESS" }, "VALIDATION_ERROR"],
+        ["queued", { queueName: "ctl.line", status: 1 }, "VALIDATION_ERROR"],
+        ["queued", { queueName: "ctl.line", limit: 0 }, "VALIDATION_ERROR"],
+        ["queued", { queueName: "ctl.line", limit: "ten" }, "VALIDATION_ERROR"],
+        ["queued", { queueName: "ctl.line", nextToken: "bm90LWEtdG9rZW4" }, "VALIDATION_ERROR"],
       ];
       for (const [op, payload, code] of cases) await refused(op, payload, code);
       const messageError = await refused("send", { workflowId: "ctl-done-1", topic: "t" }, "VALIDATION_ERROR");
@@ -375,8 +586,8 @@ describe("control functions", () => {
           const error = await refused(op, payload, "VALIDATION_ERROR");
           assert.match(error.message, /needs a JSON object/);
         }
-        // An Invoke without a payload arrives as an empty object.
-        if (op !== "list") await refused(op, undefined, "VALIDATION_ERROR");
+        // An Invoke without a payload arrives as an empty object (a valid listing).
+        if (!["list", "queues", "queued"].includes(op)) await refused(op, undefined, "VALIDATION_ERROR");
       }
       assert.deepEqual(await snapshot(), before);
     });

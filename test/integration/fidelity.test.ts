@@ -274,7 +274,7 @@ describe("a delayed message", () => {
   /** Deliver a message straight to the worker's algorithm; what it sent back to the queue. */
   async function deliver(message: WorkMessage): Promise<{ outcome: string; sent: WorkMessage[] }> {
     const sent: WorkMessage[] = [];
-    const queue = { send: async (m: readonly WorkMessage[]) => void sent.push(...m), extendVisibility: async () => undefined };
+    const queue = { send: async (m: readonly WorkMessage[]) => void sent.push(...m), sendAdmit: async () => undefined, extendVisibility: async () => undefined };
     const deps = { store: rt.store, queue, registry: new WorkflowRegistry([napper]) };
     const outcome = await processMessage(deps, { messageId: randomUUID(), receiptHandle: "r", body: encodeMessage(message) }, Date.now() + 10_000);
     return { outcome, sent };

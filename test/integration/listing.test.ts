@@ -36,7 +36,7 @@ let rt: LocalRuntime;
 before(async () => {
   rt = await startTestRuntime([alpha, beta, gamma]);
   // A client whose messages are lost leaves gamma workflows ENQUEUED for as long as the tests need.
-  const lostQueue: WorkQueue = { send: async () => undefined, extendVisibility: async () => undefined };
+  const lostQueue: WorkQueue = { send: async () => undefined, sendAdmit: async () => undefined, extendVisibility: async () => undefined };
   const stalled = new WorkflowClient({ store: rt.store, queue: lostQueue });
   // Started one at a time, a few ms apart, so creation times are distinct and ordered.
   for (const [i, id] of ALPHA.entries()) {

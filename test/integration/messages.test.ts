@@ -149,6 +149,17 @@ describe("events", () => {
     await assert.rejects(rt.client.getEvent("evt-progress", "", { timeoutMs: 0 }), ValidationError);
   });
 
+  it("gives a fork the events its copied steps set, and lists a setEvent with its value", async () => {
+    await rt.client.startWorkflow(progress, undefined, { workflowId: "evt-original" }).then((h) => h.getResult({ timeoutMs: 20_000 }));
+    const fork = await rt.client.forkWorkflow("evt-original", 2, { workflowId: "evt-fork" });
+    assert.deepEqual(await rt.client.getEvent("evt-fork", "progress", { timeoutMs: 0 }), { pct: 40 }, "set by the copied step 1, before the fork runs on");
+    assert.equal(await rt.client.getEvent("evt-fork", "ready", { timeoutMs: 0 }), undefined, "not set by a copied step");
+    await fork.getResult({ timeoutMs: 20_000 });
+    assert.deepEqual(await rt.client.getEvent("evt-fork", "progress", { timeoutMs: 0 }), { pct: 100 });
+    const [first] = await rt.client.listWorkflowSteps("evt-original");
+    assert.deepEqual([first?.kind, first?.name, first?.output], ["setEvent", "progress", { pct: 40 }]);
+  });
+
   it("lets a workflow wait durably for another's event, and time out on one never set", async () => {
     const target = await rt.client.startWorkflow(progress, undefined, { workflowId: "evt-target" });
     const waiter = await rt.client.startWorkflow(eventWaiter, "evt-target", { workflowId: "evt-waiter" });

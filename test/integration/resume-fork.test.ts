@@ -380,7 +380,7 @@ describe("WorkflowClient", () => {
     it("starts an ENQUEUED workflow whose first message was lost", async () => {
       // Prepare
       const workflowId = "resume-enqueued";
-      const lostQueue: WorkQueue = { send: async () => undefined, extendVisibility: async () => undefined };
+      const lostQueue: WorkQueue = { send: async () => undefined, sendAdmit: async () => undefined, extendVisibility: async () => undefined };
       await new WorkflowClient({ store: rt.store, queue: lostQueue }).startWorkflow(threeSteps, { base: 100 }, { workflowId });
 
       // Act

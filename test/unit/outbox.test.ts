@@ -7,7 +7,7 @@ import { Outbox } from "../../src/worker/Outbox.js";
 /** A queue that remembers each send call's messages. */
 function recordingQueue() {
   const calls: WorkMessage[][] = [];
-  return { calls, queue: { send: async (m: readonly WorkMessage[]) => void calls.push([...m]), extendVisibility: async () => undefined } };
+  return { calls, queue: { send: async (m: readonly WorkMessage[]) => void calls.push([...m]), sendAdmit: async () => undefined, extendVisibility: async () => undefined } };
 }
 
 const message = (workflowId: string): WorkMessage => ({ workflowId, step: 2, generation: 0 });
@@ -68,7 +68,7 @@ describe("Outbox", () => {
         send: async () => {
           throw new Error("SQS is unavailable");
         },
-        extendVisibility: async () => undefined,
+        sendAdmit: async () => undefined, extendVisibility: async () => undefined,
       },
       1,
     );

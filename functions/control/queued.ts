@@ -1,0 +1,3 @@
+import { createControlHandler } from "../../src/index.js";
+
+export const handler = createControlHandler("queued");
