@@ -13,7 +13,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ENV } from "../src/config.js";
-import { encodeQueues } from "../src/control/environment.js";
+import { encodeQueues } from "../src/queues/queuesEnv.js";
 import { OPERATIONS, type OperationName } from "../src/control/operations.js";
 import { encodeAdmitMessage } from "../src/queue/messages.js";
 import { WORKFLOW_RECORD_SK } from "../src/store/records.js";

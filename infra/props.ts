@@ -5,7 +5,7 @@ import type { BundlingOptions } from "aws-cdk-lib/aws-lambda-nodejs";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { encodeQueues } from "../src/control/environment.js";
+import { encodeQueues } from "../src/queues/queuesEnv.js";
 import { defineQueue, type QueueDefinition } from "../src/queues/defineQueue.js";
 import { CAIRN_DEFAULTS, CAIRN_LIMITS } from "./defaults.js";
 

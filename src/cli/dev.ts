@@ -4,7 +4,7 @@ import type { WorkflowClient } from "../client/WorkflowClient.js";
 import type { StepInfo, WorkflowStatusInfo } from "../client/status.js";
 import { FINISHED_STATUSES } from "../constants.js";
 import { ENV } from "../config.js";
-import { encodeQueues } from "../control/environment.js";
+import { encodeQueues } from "../queues/queuesEnv.js";
 import { statusToJson, stepToJson } from "../control/operations.js";
 import { startLocalRuntime, type LocalRuntime } from "../local/startLocalRuntime.js";
 import { removeDevFile, writeDevFile } from "./devFile.js";

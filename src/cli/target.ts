@@ -1,6 +1,5 @@
-import type { WorkflowClient } from "../client/WorkflowClient.js";
+import { WorkflowClient } from "../client/WorkflowClient.js";
 import { ENV } from "../config.js";
-import { clientFromEnv } from "../control/environment.js";
 import { runOperation, type ControlResponse, type OperationName } from "../control/operations.js";
 import { findDevFile, readDevFile } from "./devFile.js";
 import { cliLogger } from "./debugLogger.js";
@@ -92,7 +91,7 @@ export async function resolveTarget(options: TargetOptions, env: NodeJS.ProcessE
 /** A client on the environment's table, queue and queues; a variable set wrong is bad usage, named by its code. */
 function directClient(env: NodeJS.ProcessEnv): WorkflowClient {
   try {
-    return clientFromEnv(env);
+    return WorkflowClient.fromEnv(env);
   } catch (err) {
     if (err instanceof ConfigurationError) throw new CliError(err.code, err.message, EXIT.usage, undefined, { cause: err });
     throw err;

@@ -28,6 +28,7 @@ import { resumePoint } from "./resumePoint.js";
 import { clientMessageId, serializeInput, serializeValue, validateListInput, validateSendOptions } from "./inputs.js";
 import { Wakes } from "../wakes.js";
 import { QueueRegistry, type QueueDefinition } from "../queues/defineQueue.js";
+import { queuesFromEnv } from "../queues/queuesEnv.js";
 import { queueEntryOf } from "../store/QueueStore.js";
 import { checkQueueOptions, queueFields, type EnqueueOptions } from "./queueOptions.js";
 import { listQueued, placeOf } from "./queuedListing.js";
@@ -165,13 +166,14 @@ export class WorkflowClient {
 
   /**
    * A client on the table and queue named by $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL in `env`
-   * ($CAIRN_RETENTION_DAYS applies); endpoints, region and credentials come from `env` too
+   * ($CAIRN_RETENTION_DAYS applies; $CAIRN_QUEUES, unless `queues` is given, for checking queue options); endpoints, region and credentials come from `env` too
    * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_REGION).
    */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): WorkflowClient {
+  static fromEnv(env: NodeJS.ProcessEnv = process.env, queues: Iterable<QueueDefinition> | undefined = queuesFromEnv(env)): WorkflowClient {
     return new WorkflowClient({
       store: DynamoWorkflowStore.fromEnv(env),
       queue: SqsWorkQueue.fromEnv(env),
+      ...(queues ? { queues } : {}),
     });
   }
 

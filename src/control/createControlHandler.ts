@@ -2,13 +2,12 @@ import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { ENV, optionalListEnv } from "../config.js";
 import { CONTROL_DEADLINE_BUFFER_MS, GET_EVENT_TIMEOUT_MS } from "../constants.js";
-import type { WorkflowClient } from "../client/WorkflowClient.js";
+import { WorkflowClient } from "../client/WorkflowClient.js";
 import { UnknownWorkflowError } from "../errors.js";
 import { LIMITS, WORKFLOW_NAME_PATTERN } from "../limits.js";
 import { logger as defaultLogger, type Logger } from "../logger.js";
 import type { QueueDefinition } from "../queues/defineQueue.js";
 import type { WorkflowDefinition } from "../workflow.js";
-import { clientFromEnv } from "./environment.js";
 import { OPERATIONS, runOperation, toControlError, type ControlResponse, type OperationName } from "./operations.js";
 
 export interface ControlHandlerOptions {
@@ -92,7 +91,7 @@ export function createControlHandler(operation: OperationName, options: ControlH
 
   const handle = async (event: unknown, context: Context): Promise<ControlResponse> => {
     const errorId = context?.awsRequestId;
-    client ??= clientFromEnv(process.env, options.queues);
+    client ??= WorkflowClient.fromEnv(process.env, options.queues);
     const unknown = operation === "start" && known ? unknownWorkflow(event, known) : undefined;
     if (unknown) return { ok: false, error: toControlError(unknown, { operation }) };
     const untimedWait = WAITING_OPERATIONS.get(operation);

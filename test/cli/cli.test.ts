@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { countdown, failing, greet } from "../../examples/cli-workflows.js";
 import { approvalWorkflow } from "../../functions/workflows.js";
-import { encodeQueues } from "../../src/control/environment.js";
+import { encodeQueues } from "../../src/queues/queuesEnv.js";
 import { OPERATIONS } from "../../src/control/operations.js";
 import { defineQueue, defineWorkflow } from "../../src/index.js";
 import type { LocalRuntime } from "../../src/local/index.js";

@@ -44,7 +44,7 @@ import {
 } from "./oracle.js";
 import { clip } from "./values.js";
 import { genWorkerCase, type WorkerCase } from "./workerCases.js";
-import { encodeQueues } from "../../src/control/environment.js";
+import { encodeQueues } from "../../src/queues/queuesEnv.js";
 import { BodyJournal, FUZZ_QUEUES, fuzzWorkflows, SLEEP_MS } from "./workflows.js";
 
 export interface FuzzOptions {

@@ -13,7 +13,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import { CairnWorkflows, CAIRN_DEFAULTS, READ_OPERATIONS, type CairnWorkflowsProps } from "../../infra/index.js";
 import { ENV } from "../../src/config.js";
 import { OPERATIONS, WRITE_OPERATIONS, type OperationName } from "../../src/control/operations.js";
-import { queuesFromEnv } from "../../src/control/environment.js";
+import { queuesFromEnv } from "../../src/queues/queuesEnv.js";
 import { decodeAdmitMessage, encodeAdmitMessage, isAdmitMessage } from "../../src/queue/messages.js";
 import { defineQueue } from "../../src/queues/defineQueue.js";
 import { tableDefinition, TTL_ATTRIBUTE } from "../../src/store/tableSchema.js";

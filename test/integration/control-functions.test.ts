@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { lambdaContext } from "../../src/local/lambdaContext.js";
 import { createControlHandler, createLogger, defineQueue, defineWorkflow, WorkflowClient, WorkflowStatus, type ControlHandler } from "../../src/index.js";
 import { ENV } from "../../src/config.js";
-import { encodeQueues } from "../../src/control/environment.js";
+import { encodeQueues } from "../../src/queues/queuesEnv.js";
 import { OPERATIONS, type ControlResponse, type OperationName } from "../../src/control/operations.js";
 import type { LocalRuntime } from "../../src/local/index.js";
 import { greetWorkflow, orderWorkflow, type OrderInput } from "../../functions/workflows.js";

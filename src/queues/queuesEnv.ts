@@ -1,15 +1,11 @@
-import { WorkflowClient } from "../client/WorkflowClient.js";
 import { ENV } from "../config.js";
 import { ConfigurationError, ValidationError } from "../errors.js";
-import { SqsWorkQueue } from "../queue/SqsWorkQueue.js";
-import { defineQueue, type QueueDefinition } from "../queues/defineQueue.js";
-import { DynamoWorkflowStore } from "../store/DynamoWorkflowStore.js";
+import { defineQueue, type QueueDefinition } from "./defineQueue.js";
 
 /**
- * What the control functions and the CLI's direct mode read from their
- * environment: the table and queue (CAIRN_TABLE_NAME, CAIRN_QUEUE_URL), and the
- * workflow queues the worker registers (CAIRN_QUEUES, set by the construct's
- * `queues` and by `cairn dev`).
+ * The workflow queues the worker registers, as the control functions and the
+ * CLI's direct mode read them from CAIRN_QUEUES (set by the construct's `queues`
+ * and by `cairn dev`), so clients there check queue options as the worker would.
  */
 
 /** Queue definitions as CAIRN_QUEUES carries them: JSON of the fields defineQueue returns, defaults left out. */
@@ -52,9 +48,4 @@ export function queuesFromEnv(env: NodeJS.ProcessEnv = process.env): QueueDefini
     names.add(queue.name);
     return queue;
   });
-}
-
-/** A client on the table and queue of the environment, knowing the queues of CAIRN_QUEUES (or `queues`, when given). */
-export function clientFromEnv(env: NodeJS.ProcessEnv = process.env, queues: Iterable<QueueDefinition> | undefined = queuesFromEnv(env)): WorkflowClient {
-  return new WorkflowClient({ store: DynamoWorkflowStore.fromEnv(env), queue: SqsWorkQueue.fromEnv(env), ...(queues ? { queues } : {}) });
 }
