@@ -82,8 +82,8 @@ const huge = "x".repeat(500 * 1024);
 
 const bigError = defineWorkflow("fidelity.bigError", async (ctx) => {
   try {
-    await ctx.step("explode", () => {
-      probe.ran(ctx.workflowId, "explode");
+    await ctx.step("explode", async () => {
+      await probe.ran(ctx.workflowId, "explode");
       throw Object.assign(new Error(huge), { code: "E_BIG" });
     });
     return "not reached";
@@ -99,8 +99,8 @@ const bigWorkflowError = defineWorkflow("fidelity.bigWorkflowError", async (ctx)
 
 const bigOutput = defineWorkflow("fidelity.bigOutput", async (ctx) => {
   try {
-    await ctx.step("produce", () => {
-      probe.ran(ctx.workflowId, "produce");
+    await ctx.step("produce", async () => {
+      await probe.ran(ctx.workflowId, "produce");
       return huge;
     });
     return "not reached";
