@@ -43,7 +43,18 @@ export function validateRetryPolicy(policy: RetryPolicy | undefined, where: stri
   }
 }
 
-/** Define a durable workflow. The function must be deterministic between its durable operations. */
+/**
+ * Define a durable workflow. The function must be deterministic between its durable operations.
+ *
+ * @throws ValidationError for an invalid name (1-128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit),
+ * a missing function or an invalid `defaultRetries`.
+ * @example
+ * export const order = defineWorkflow("order", async (ctx, input: { id: string; amount: number }) => {
+ *   const reservation = await ctx.step("reserve", () => inventory.reserve(input.id));
+ *   const charge = await ctx.step("charge", () => payments.charge(input.id, input.amount));
+ *   return { reservation, charge };
+ * }, { defaultRetries: { maxAttempts: 3, intervalMs: 1_000 } });
+ */
 export function defineWorkflow<I, O>(
   name: string,
   fn: WorkflowFunction<I, O>,

@@ -168,6 +168,12 @@ export class WorkflowClient {
    * A client on the table and queue named by $CAIRN_TABLE_NAME and $CAIRN_QUEUE_URL in `env`
    * ($CAIRN_RETENTION_DAYS applies; $CAIRN_QUEUES, unless `queues` is given, for checking queue options); endpoints, region and credentials come from `env` too
    * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_REGION).
+   *
+   * @throws ConfigurationError when $CAIRN_TABLE_NAME or $CAIRN_QUEUE_URL is unset, or $CAIRN_RETENTION_DAYS or $CAIRN_QUEUES is malformed.
+   * @throws ValidationError when `queues` names a queue twice.
+   * @example
+   * const client = WorkflowClient.fromEnv(); // $CAIRN_TABLE_NAME, $CAIRN_QUEUE_URL of process.env
+   * const checked = WorkflowClient.fromEnv(process.env, [partnerApi]); // queue options checked against partnerApi
    */
   static fromEnv(env: NodeJS.ProcessEnv = process.env, queues: Iterable<QueueDefinition> | undefined = queuesFromEnv(env)): WorkflowClient {
     return new WorkflowClient({
@@ -177,6 +183,22 @@ export class WorkflowClient {
     });
   }
 
+  /**
+   * Start `workflow` (a definition, or the name of one the worker registers) with
+   * `input`. With a `workflowId` the start is idempotent: the same id returns the
+   * same workflow and never starts a second run. With `queueName` it waits
+   * ENQUEUED until the queue admits it. A refused start changes nothing.
+   *
+   * @throws ValidationError for an invalid name, workflowId, applicationVersion or queue option.
+   * @throws UnknownWorkflowError when the client was given `workflows` and the name is not among them.
+   * @throws PayloadTooLargeError when `input` is over the value size limit.
+   * @throws SerializationError when `input` cannot be recorded (a class instance, a function, a cycle...).
+   * @throws WorkflowConflictError when `workflowId` is taken by a workflow of another name.
+   * @throws DuplicateWorkflowError when a workflow with the same `deduplicationId` is ENQUEUED or PENDING on the queue.
+   * @example
+   * const handle = await client.startWorkflow(order, { id: "o-1", amount: 42 }, { workflowId: "order-o-1" });
+   * const result = await handle.getResult({ timeoutMs: 60_000 }); // throws WorkflowFailedError / WorkflowCancelledError
+   */
   async startWorkflow<I, O>(
     workflow: string | WorkflowDefinition<I, O>,
     input: I,
@@ -225,11 +247,28 @@ export class WorkflowClient {
     return this.handle(workflowId);
   }
 
+  /**
+   * A handle on a workflow started earlier, without reading it: an unknown id
+   * surfaces as WorkflowNotFoundError from the handle's getStatus or getResult.
+   *
+   * @throws ValidationError for an invalid workflowId.
+   * @example
+   * const output = await client.retrieveWorkflow<{ charge: string }>("order-o-1").getResult({ timeoutMs: 30_000 });
+   */
   retrieveWorkflow<O = unknown>(workflowId: string): WorkflowHandle<O> {
     checkWorkflowId(workflowId);
     return this.handle<O>(workflowId);
   }
 
+  /**
+   * The workflow as it stands: status, input, output or error, recorded steps,
+   * the step running now, and its `queuePosition` while it waits in a queue.
+   *
+   * @throws ValidationError for an invalid workflowId.
+   * @throws WorkflowNotFoundError when no workflow has this id.
+   * @example
+   * const { status, recordedSteps, runningStep } = await client.getWorkflowStatus("order-o-1");
+   */
   async getWorkflowStatus(workflowId: string): Promise<WorkflowStatusInfo> {
     checkWorkflowId(workflowId);
     const [record, recordedSteps] = await Promise.all([this.store.getWorkflow(workflowId), this.store.countSteps(workflowId)]);
@@ -246,6 +285,12 @@ export class WorkflowClient {
    * With `wait`, returns once no step runs, or when `timeoutMs` runs out first
    * (`idle: false`, `stillRunning` names the step): the workflow is CANCELLED
    * either way, so running out of time is not an error.
+   *
+   * @throws ValidationError for an invalid workflowId, `wait` or `timeoutMs` (nothing is cancelled).
+   * @throws WorkflowNotFoundError when no workflow has this id.
+   * @example
+   * const cancelled = await client.cancelWorkflow("order-o-1", { wait: true, timeoutMs: 30_000 });
+   * if (!cancelled.idle) console.log("still running:", cancelled.stillRunning?.name);
    */
   async cancelWorkflow(workflowId: string, options: CancelWorkflowOptions = {}): Promise<CancelWorkflowResult> {
     // Checked before the cancel is written: a refused call changes nothing.
@@ -326,7 +371,16 @@ export class WorkflowClient {
    * Restart a CANCELLED, ERROR, MAX_RECOVERY_ATTEMPTS_EXCEEDED or ENQUEUED workflow
    * from the step after its last recorded one. An ERROR workflow runs again from the
    * failed step whose error ended it, whose record is deleted with every step recorded
-   * after it (see resumePoint for the rule).
+   * after it (see resumePoint for the rule). With `queueName` it waits in that queue's
+   * line, else it runs at once; descendants cancelled along with it are resumed too.
+   *
+   * @throws ValidationError for an invalid workflowId or queue option.
+   * @throws WorkflowNotFoundError when no workflow has this id.
+   * @throws InvalidWorkflowStateError when its status is not one of those above (PENDING, SUCCESS).
+   * @throws WorkflowConflictError when another resume or a cancel changed it meanwhile.
+   * @example
+   * await client.resumeWorkflow("order-o-1");
+   * await client.resumeWorkflow("order-o-2", { queueName: "partner-api" }); // back into the queue's line
    */
   async resumeWorkflow<O = unknown>(workflowId: string, options: ResumeWorkflowOptions = {}): Promise<WorkflowHandle<O>> {
     checkWorkflowId(workflowId);
@@ -397,6 +451,13 @@ export class WorkflowClient {
    * message is delivered once however often send is called with that key. A
    * message to an unknown workflow is a WorkflowNotFoundError; one over the
    * value size limit a PayloadTooLargeError; nothing is written for either.
+   *
+   * @throws ValidationError for an invalid workflowId, topic or idempotencyKey.
+   * @throws WorkflowNotFoundError when no workflow has this id.
+   * @throws PayloadTooLargeError when the message is over the value size limit.
+   * @throws SerializationError when the message cannot be recorded (a class instance, a function, a cycle...).
+   * @example
+   * await client.send("batch-1", { by: "alice" }, { topic: "approval", idempotencyKey: "approve-batch-1" });
    */
   async send(workflowId: string, message: unknown, options: SendOptions = {}): Promise<void> {
     checkWorkflowId(workflowId);
@@ -417,6 +478,11 @@ export class WorkflowClient {
    * The latest value the workflow set for event `key` (ctx.setEvent), waiting up
    * to `timeoutMs` for it to be set; undefined if it is not set by then. A
    * workflow keeps its events after it finishes, until retention removes it.
+   *
+   * @throws ValidationError for an invalid workflowId, key or timeoutMs.
+   * @throws WorkflowNotFoundError when no workflow has this id.
+   * @example
+   * const stage = await client.getEvent<string>("batch-1", "stage", { timeoutMs: 10_000 }); // undefined if not set by then
    */
   async getEvent<T = unknown>(workflowId: string, key: string, options: GetEventOptions = {}): Promise<T | undefined> {
     checkWorkflowId(workflowId);
@@ -437,12 +503,22 @@ export class WorkflowClient {
   /**
    * Start a new workflow with the same input whose steps 1..startStep-1 reuse the
    * original's recorded results; execution begins at startStep. The original is untouched.
+   * The same fork again (same new `workflowId`, e.g. a retry) returns that fork.
+   *
+   * @throws ValidationError for an invalid workflowId, a non-integer startStep or an invalid queue option.
+   * @throws WorkflowNotFoundError when the original does not exist.
+   * @throws StepOutOfRangeError when startStep is not between 1 and one past the original's last recorded step.
+   * @throws WorkflowConflictError when the new `workflowId` is taken by anything but this same fork.
+   * @example
+   * const fork = await client.forkWorkflow("order-o-1", 3, { workflowId: "order-o-1-retry", applicationVersion: "v2" });
+   * await fork.getResult({ timeoutMs: 60_000 });
    */
   async forkWorkflow<O = unknown>(workflowId: string, startStep: number, options: ForkWorkflowOptions = {}): Promise<WorkflowHandle<O>> {
     checkWorkflowId(workflowId);
     if (!Number.isInteger(startStep)) throw new ValidationError(`startStep must be an integer, got ${String(startStep)}`);
     const newId = options.workflowId ?? randomUUID();
     checkWorkflowId(newId, "fork workflowId");
+    if (options.applicationVersion !== undefined) checkApplicationVersion(options.applicationVersion);
     checkQueueOptions(options, this.queues);
     const state = await this.store.loadState(workflowId);
     if (!state) throw new WorkflowNotFoundError(workflowId);
@@ -501,7 +577,13 @@ export class WorkflowClient {
     await this.queue.sendAdmit(place);
   }
 
-  /** Every queue the client knows or that has admitted a workflow (or just `queueName`), partition by partition. */
+  /**
+   * Every queue the client knows or that has admitted a workflow (or just `queueName`), partition by partition.
+   *
+   * @throws ValidationError for an invalid queueName.
+   * @example
+   * for (const q of await client.listQueues({ queueName: "partner-api" })) console.log(q.partitionKey, q.waiting, q.inFlight);
+   */
   async listQueues(options: { queueName?: string } = {}): Promise<QueueSummary[]> {
     if (options.queueName !== undefined) checkWorkflowName(options.queueName, "queueName");
     const known = (this.queues?.all() ?? []).filter((q) => !q.partitioned && (options.queueName === undefined || q.name === options.queueName));
@@ -530,6 +612,10 @@ export class WorkflowClient {
    * The workflows of a queue (or of every queue the client knows): those waiting
    * for admission (ENQUEUED), in admission order, then those admitted and running
    * (PENDING). Pass `nextToken` to go on.
+   *
+   * @throws ValidationError for an invalid queueName, status, limit or nextToken, or no queueName when the client knows no queues.
+   * @example
+   * const { workflows, nextToken } = await client.listQueuedWorkflows({ queueName: "partner-api", status: "ENQUEUED" });
    */
   async listQueuedWorkflows(input: ListQueuedWorkflowsInput = {}): Promise<ListWorkflowsOutput> {
     return listQueued(this.store, this.queues, input);
@@ -540,6 +626,12 @@ export class WorkflowClient {
    * (default 100, at most 1,000), and fewer when their inputs and outputs fill
    * the page's size budget (`sizeLimited`). Pass `nextToken` with the same
    * filters and order to go on; a token of another query is a ValidationError.
+   *
+   * @throws ValidationError for an invalid filter or limit, or a nextToken of another query.
+   * @example
+   * const failed = { name: "order", status: WorkflowStatus.ERROR, limit: 50, sortDesc: true };
+   * const page = await client.listWorkflows(failed);
+   * if (page.nextToken) await client.listWorkflows({ ...failed, nextToken: page.nextToken });
    */
   async listWorkflows(input: ListWorkflowsInput = {}): Promise<ListWorkflowsOutput> {
     validateListInput(input);
@@ -553,7 +645,13 @@ export class WorkflowClient {
     };
   }
 
-  /** Every workflow matching `input`, fetched a page at a time. */
+  /**
+   * Every workflow matching `input`, fetched a page at a time.
+   *
+   * @throws ValidationError for an invalid filter or limit (from the first iteration).
+   * @example
+   * for await (const wf of client.iterateWorkflows({ status: "PENDING" })) console.log(wf.workflowId, wf.createdAt);
+   */
   async *iterateWorkflows(input: Omit<ListWorkflowsInput, "nextToken"> = {}): AsyncGenerator<WorkflowStatusInfo> {
     let nextToken: string | undefined;
     do {
@@ -563,14 +661,28 @@ export class WorkflowClient {
     } while (nextToken);
   }
 
-  /** The recorded steps in order, then the step running now (status PENDING), if any. */
+  /**
+   * The recorded steps in order, then the step running now (status PENDING), if any.
+   *
+   * @throws ValidationError for an invalid workflowId.
+   * @throws WorkflowNotFoundError when no workflow has this id.
+   * @example
+   * for (const s of await client.listWorkflowSteps("order-o-1")) console.log(s.functionId, s.kind, s.name, s.status);
+   */
   async listWorkflowSteps(workflowId: string): Promise<StepInfo[]> {
     const steps: StepInfo[] = [];
     for await (const step of this.iterateWorkflowSteps(workflowId)) steps.push(step);
     return steps;
   }
 
-  /** Like listWorkflowSteps, a page at a time, for workflows with many or large steps. */
+  /**
+   * Like listWorkflowSteps, a page at a time, for workflows with many or large steps.
+   *
+   * @throws ValidationError for an invalid workflowId or a pageSize outside 1-1,000 (from the first iteration).
+   * @throws WorkflowNotFoundError when no workflow has this id (from the first iteration).
+   * @example
+   * for await (const s of client.iterateWorkflowSteps("order-o-1", { pageSize: 50 })) if (s.error) console.log(s.name, s.error.message);
+   */
   async *iterateWorkflowSteps(workflowId: string, options: { pageSize?: number } = {}): AsyncGenerator<StepInfo> {
     checkWorkflowId(workflowId);
     const record = await this.store.getWorkflow(workflowId);

@@ -63,6 +63,16 @@ export class WorkflowContext {
    * Run `fn` as a durable step: once its result is recorded, replays return the
    * recorded result without running it again. Failures are retried per `retries`
    * by re-enqueueing with a delay, never by sleeping in the Lambda.
+   *
+   * @throws WorkflowContextError inside a step body, or without a name of 1-256 characters or a function.
+   * @throws ValidationError for an invalid `retries` policy.
+   * @throws The step's own error once its attempts are used up (the same error on every replay).
+   * @throws StepAttemptsExhaustedError when its attempts were used up by workers dying mid-step.
+   * @throws SerializationError or PayloadTooLargeError when its result cannot be recorded (not retried).
+   * @example
+   * const charge = await ctx.step("charge", () => payments.charge(input.id, input.amount), {
+   *   retries: { maxAttempts: 5, intervalMs: 1_000, backoffRate: 2 },
+   * });
    */
   step<T>(name: string, fn: () => T | Promise<T>, options: StepOptions = {}): Promise<T> {
     this.assertNotInsideStep("step");
@@ -75,7 +85,13 @@ export class WorkflowContext {
     return this.handle({ kind: "step", functionId, name, body: async () => fn(), options }) as Promise<T>;
   }
 
-  /** Sleep durably: no Lambda waits; the workflow continues in a later invocation. */
+  /**
+   * Sleep durably: no Lambda waits; the workflow continues in a later invocation.
+   *
+   * @throws WorkflowContextError inside a step body, or for a duration that is not a finite number of ms >= 0.
+   * @example
+   * await ctx.sleep(24 * 60 * 60 * 1_000); // a day, for free
+   */
   sleep(durationMs: number): Promise<void> {
     this.assertNotInsideStep("sleep");
     if (!Number.isFinite(durationMs) || durationMs < 0) {
@@ -88,19 +104,45 @@ export class WorkflowContext {
   /**
    * Start a child workflow, durably: replays return the same child. Its id
    * defaults to `${parentId}-${functionId}`. Cancelling this workflow cancels the child.
+   *
+   * @throws WorkflowContextError inside a step body, or without a definition from defineWorkflow.
+   * @throws ValidationError for an invalid `workflowId`.
+   * @throws WorkflowConflictError when the child's id is taken by a workflow other than this parent's child of that name.
+   * @throws UnknownWorkflowError when the worker does not register the child's workflow.
+   * @throws PayloadTooLargeError or SerializationError when `input` cannot be recorded.
+   * @example
+   * const child = await ctx.startWorkflow(order, { id: "o-1", amount: 42 });
+   * const shipped = await child.getResult(); // the child's error is rethrown here
    */
   startWorkflow<I, O>(workflow: WorkflowDefinition<I, O>, input: I, options: StartChildOptions = {}): Promise<ChildWorkflowHandle<O>> {
     const call = this.childCall("startWorkflow", workflow, input, options);
     return this.handle({ ...call, kind: "start" }).then((childId) => this.childHandle<O>(childId as string));
   }
 
-  /** Start a child workflow and wait for its result, as one durable operation. */
+  /**
+   * Start a child workflow and wait for its result, as one durable operation.
+   *
+   * @throws The errors of startWorkflow, and the child's own error when it fails.
+   * @throws WorkflowCancelledError when the child is cancelled.
+   * @throws WorkflowRecoveryExceededError when the child exceeds its recovery attempts.
+   * @example
+   * const shipped = await ctx.invoke(order, { id: "o-2", amount: 7 }, { workflowId: `order-o-2-${ctx.workflowId}` });
+   */
   invoke<I, O>(workflow: WorkflowDefinition<I, O>, input: I, options: StartChildOptions = {}): Promise<O> {
     const call = this.childCall("invoke", workflow, input, options);
     return this.handle({ ...call, kind: "invoke" }) as Promise<O>;
   }
 
-  /** Send a message to another workflow, exactly once; it waits in the receiver's mailbox until received. */
+  /**
+   * Send a message to another workflow, exactly once; it waits in the receiver's mailbox until received.
+   *
+   * @throws WorkflowContextError inside a step body.
+   * @throws ValidationError for an invalid workflowId or topic.
+   * @throws WorkflowNotFoundError when the receiver does not exist (recorded: replays throw it again).
+   * @throws PayloadTooLargeError or SerializationError when the message cannot be recorded.
+   * @example
+   * await ctx.send(`audit-${ctx.workflowId}`, { approvedBy: "alice" }, { topic: "audit" });
+   */
   send(workflowId: string, message: unknown, options: { topic?: string } = {}): Promise<void> {
     this.assertNotInsideStep("send");
     checkWorkflowId(workflowId);
@@ -113,6 +155,11 @@ export class WorkflowContext {
    * Receive the oldest message of a topic sent to this workflow, waiting durably
    * (no Lambda waits) up to `timeoutMs` for one: undefined when none came by then.
    * @default wait without limit
+   * @throws WorkflowContextError inside a step body.
+   * @throws ValidationError for an invalid topic or timeoutMs.
+   * @example
+   * const approval = await ctx.recv<{ by: string }>({ topic: "approval", timeoutMs: 86_400_000 });
+   * if (!approval) throw new Error("not approved within a day");
    */
   recv<T = unknown>(options: { topic?: string; timeoutMs?: number } = {}): Promise<T | undefined> {
     this.assertNotInsideStep("recv");
@@ -123,7 +170,15 @@ export class WorkflowContext {
     return this.handle({ kind: "recv", functionId, name, ...topicOf(options), ...timeoutOf(options) }) as Promise<T | undefined>;
   }
 
-  /** Set an event of this workflow, durably: getEvent returns the latest value set for `key`. */
+  /**
+   * Set an event of this workflow, durably: getEvent returns the latest value set for `key`.
+   *
+   * @throws WorkflowContextError inside a step body.
+   * @throws ValidationError for an invalid key.
+   * @throws PayloadTooLargeError or SerializationError when the value cannot be recorded.
+   * @example
+   * await ctx.setEvent("stage", "awaiting approval"); // from outside: client.getEvent(workflowId, "stage")
+   */
   setEvent(key: string, value: unknown): Promise<void> {
     this.assertNotInsideStep("setEvent");
     checkKey(key, "event key");
@@ -135,6 +190,10 @@ export class WorkflowContext {
    * The value another workflow set for event `key`, waiting durably up to
    * `timeoutMs` for it to be set: undefined when it was not set by then.
    * @default wait without limit
+   * @throws WorkflowContextError inside a step body.
+   * @throws ValidationError for an invalid workflowId, key or timeoutMs.
+   * @example
+   * const ready = await ctx.getEvent<string>(otherId, "ready", { timeoutMs: 60_000 }); // undefined on timeout
    */
   getEvent<T = unknown>(workflowId: string, key: string, options: { timeoutMs?: number } = {}): Promise<T | undefined> {
     this.assertNotInsideStep("getEvent");

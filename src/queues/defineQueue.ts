@@ -27,6 +27,13 @@ const positiveInteger = (v: unknown): v is number => Number.isSafeInteger(v) && 
  * A workflow queue: workflows started on it wait (ENQUEUED) until the limits let
  * them in. Register it with the worker (`createWorker({ workflows, queues })`),
  * which admits them; clients start workflows on it by name.
+ *
+ * @throws ValidationError for an invalid name, a concurrency or rateLimit that is not a positive integer
+ * (rateLimit.limit at most 1,000), or a priorityEnabled or partitioned that is not a boolean.
+ * @example
+ * export const partnerApi = defineQueue("partner-api", { concurrency: 5, rateLimit: { limit: 100, periodMs: 60_000 } });
+ * export const handler = createWorker({ workflows: [order], queues: [partnerApi] });
+ * await client.startWorkflow(order, { id: "o-1", amount: 42 }, { queueName: "partner-api" });
  */
 export function defineQueue(name: string, options: QueueOptions = {}): QueueDefinition {
   if (typeof name !== "string" || !WORKFLOW_NAME_PATTERN.test(name)) {

@@ -5,6 +5,7 @@ import {
   createControlHandler,
   defineWorkflow,
   DynamoWorkflowStore,
+  ValidationError,
   WorkflowClient,
   type ControlHandler,
   type Logger,
@@ -187,6 +188,8 @@ describe("control functions with bad and hostile input", () => {
         const error = await refused(op, payload, "VALIDATION_ERROR");
         assert.ok(!error.message.includes("x".repeat(200)), `${op}: the value is not echoed in full`);
       }
+      // The library client checks as the control operations do.
+      await assert.rejects(rt.client.forkWorkflow("bad-list-0", 1, { workflowId: "bad-fork-2", applicationVersion: "" }), ValidationError);
 
       // Assess: nothing was created or changed
       assert.deepEqual(await snapshot(), before);

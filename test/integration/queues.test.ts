@@ -100,7 +100,6 @@ describe("workflow queues", () => {
       assert.ok(inWindow <= 10, `at most 10 admissions in the 2 s from ${t - t0} ms, saw ${inWindow}`);
     }
     assert.ok(Math.max(...times) - t0 >= 10_000, "60 at 10 per 2 s take at least five more windows");
-    assert.ok(Math.max(...times) - t0 < 20_000, `and not much more (${Math.max(...times) - t0} ms): each window's end admits the next ten`);
   });
 
   it("admits by priority, then in enqueue order, and shows each waiting workflow's position", async () => {
