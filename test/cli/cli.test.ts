@@ -300,8 +300,8 @@ describe("cairn CLI", () => {
 
   describe("queues", () => {
     it("starts on a queue, shows the line in status, queue list and queue show, and refuses a duplicate", async () => {
-      // Prepare: the queue's one slot taken by a long workflow
-      const first = await run("start", "countdown", "--input", '{"steps":4,"stepMs":1500}', "--id", "cli-q-1", "--queue", "cli.line");
+      // Prepare: the queue's one slot taken by a long workflow (a minute: it outlasts the CLI runs below, on a loaded machine too; cancelled at the end)
+      const first = await run("start", "countdown", "--input", '{"steps":40,"stepMs":1500}', "--id", "cli-q-1", "--queue", "cli.line");
       assert.equal(first.code, 0, first.stderr);
       assert.equal(first.stdout, "Started workflow cli-q-1 on queue cli.line\n");
       await waitFor("cli-q-1 to run", async () => (await rt.client.getWorkflowStatus("cli-q-1")).runningStep);
