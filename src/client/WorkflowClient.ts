@@ -45,7 +45,8 @@ export interface ForkWorkflowOptions extends EnqueueOptions {
   workflowId?: string;
 }
 
-export interface ResumeWorkflowOptions extends EnqueueOptions {}
+/** A resumed workflow holds no deduplication id (its old one is given up when it resumes). */
+export type ResumeWorkflowOptions = Omit<EnqueueOptions, "deduplicationId">;
 
 /** A queue (or one partition of a partitioned queue) as `listQueues` shows it. */
 export interface QueueSummary {
@@ -385,6 +386,9 @@ export class WorkflowClient {
   async resumeWorkflow<O = unknown>(workflowId: string, options: ResumeWorkflowOptions = {}): Promise<WorkflowHandle<O>> {
     checkWorkflowId(workflowId);
     checkQueueOptions(options, this.queues);
+    if ("deduplicationId" in options && options.deduplicationId !== undefined) {
+      throw invalid("deduplicationId", "resumeWorkflow takes no deduplicationId: deduplication applies to starts and forks");
+    }
     const state = await this.store.loadState(workflowId);
     if (!state) throw new WorkflowNotFoundError(workflowId);
     const wf = state.workflow;
@@ -400,7 +404,7 @@ export class WorkflowClient {
    * Restart one workflow as a new generation (see resumeWorkflow): into the line
    * of `options.queueName`, or at once, past any queue it was waiting in.
    */
-  private async resumeOne(wf: WorkflowRecord, steps: readonly StepRecord[], options: EnqueueOptions = {}): Promise<void> {
+  private async resumeOne(wf: WorkflowRecord, steps: readonly StepRecord[], options: ResumeWorkflowOptions = {}): Promise<void> {
     // An ERROR workflow runs its failed step (and what was recorded after it) again: see resumePoint.
     const { nextStep, deleteFrom } = resumePoint(wf, steps);
     const now = this.now();

@@ -70,7 +70,7 @@ export class Admitter {
     if (state.entries.length === 0 && state.slots.length === 0) return { admitted: 0, more: false };
     const now = this.now();
     const records = await this.store.getWorkflows([...state.slots.map((s) => s.workflowId), ...state.entries.map((e) => e.workflowId)]);
-    const { live, free } = this.reviewSlots(state.slots, records);
+    const { live, free: freed } = this.reviewSlots(state.slots, records);
     await this.resendStuck(live, records, now);
     const waiting = state.entries.filter((e) => stillWaiting(e, records.get(e.workflowId)));
     const drop = state.entries.filter((e) => !stillWaiting(e, records.get(e.workflowId)));
@@ -82,6 +82,10 @@ export class Admitter {
       MAX_ADMISSIONS_PER_PASS,
     );
     const admit = waiting.slice(0, Math.max(0, room));
+    // A workflow resumed into the queue before its old run's slot was given back: its
+    // admission's slot replaces the old one (one transaction may not write an item twice).
+    const readmitted = new Set(admit.map((e) => e.workflowId));
+    const free = freed.filter((s) => !readmitted.has(s.workflowId));
     if (admit.length === 0 && free.length === 0 && drop.length === 0) {
       await this.scheduleRateWake(queue, state, window, waiting.length > 0, now);
       return { admitted: 0, more: false };

@@ -312,11 +312,16 @@ export class DynamoWorkflowReads {
     };
   }
 
-  /** Workflows (record and input) by id; deleted ones are missing from the map. */
+  /**
+   * Workflows (record and input) by id, read consistently (the admitter frees slots
+   * and drops entries on what it reads); deleted ones are missing from the map.
+   */
   async getWorkflows(workflowIds: readonly string[]): Promise<Map<string, WorkflowRecord>> {
     const records = new Map<string, WorkflowRecord>();
-    for (let i = 0; i < workflowIds.length; i += FETCH_ROUND) {
-      for (const [id, record] of await this.batchGetWorkflows(workflowIds.slice(i, i + FETCH_ROUND))) records.set(id, record);
+    // BatchGetItem refuses a request that names one key twice.
+    const ids = [...new Set(workflowIds)];
+    for (let i = 0; i < ids.length; i += FETCH_ROUND) {
+      for (const [id, record] of await this.batchGetWorkflows(ids.slice(i, i + FETCH_ROUND))) records.set(id, record);
     }
     return records;
   }
@@ -329,7 +334,7 @@ export class DynamoWorkflowReads {
       let pending: Item[] | undefined = keys.slice(i, i + MAX_BATCH_GET);
       for (let round = 0; pending?.length; round++) {
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 25 * 2 ** round)));
-        const out = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
+        const out = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }));
         for (const item of out.Responses?.[this.tableName] ?? []) items.set(`${String(item.pk)}|${String(item.sk)}`, item);
         pending = out.UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined;
       }

@@ -574,7 +574,9 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
         }
       : {};
     const queueSet = Object.keys(queueFields).map((k) => `, #q_${k} = :q_${k}`).join("");
-    const queueNames = Object.fromEntries(Object.keys(queueFields).map((k) => [`#q_${k}`, k]));
+    // The fields of the line it waited in before go: a resume gives its own (and holds no deduplication id).
+    const queueDropped = ["deduplicationId", ...(queue ? ["queued", "partitionKey", "priority"].filter((k) => !(k in queueFields)) : ["queued"])];
+    const queueNames = Object.fromEntries([...Object.keys(queueFields), ...queueDropped].map((k) => [`#q_${k}`, k]));
     const queueValues = Object.fromEntries(Object.entries(queueFields).map(([k, v]) => [`:q_${k}`, v]));
     const update = {
       TableName: this.tableName,
@@ -584,7 +586,7 @@ export class DynamoWorkflowStore extends DynamoWorkflowReads implements Workflow
       // before the new generation may claim it, so no step runs twice.
       UpdateExpression:
         `SET #status = :enqueued, gsiStatus = :enqueued, generation = :g, cancelRequested = :false, updatedAt = :now, version = :v1${queueSet} ` +
-        `REMOVE #output, #error, ${Object.keys(counters).join(", ")}, retryStep, retryAt, recoveryReason, lastFailure, expiresAt, cancelledWith${queue ? "" : ", queued"}`,
+        `REMOVE #output, #error, ${Object.keys(counters).join(", ")}, retryStep, retryAt, recoveryReason, lastFailure, expiresAt, cancelledWith, ${queueDropped.map((k) => `#q_${k}`).join(", ")}`,
       ExpressionAttributeNames: { ...unchanged.ExpressionAttributeNames, "#output": "output", "#error": "error", ...counters, ...queueNames },
       ExpressionAttributeValues: {
         ...unchanged.ExpressionAttributeValues,

@@ -86,6 +86,8 @@ export interface ChaosReport extends Violations {
   queueResumes: number;
   bypassResumes: number;
   queueForks: number;
+  /** Queued workflows cancelled and at once resumed into the queue they were in. */
+  requeues: number;
   /** Duplicate starts with a held deduplication id: tried, refused (DuplicateWorkflowError), started; ids checked released at the end. */
   dedupProbes: number;
   dedupRefused: number;
@@ -507,6 +509,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let queueResumes = 0;
     let bypassResumes = 0;
     let queueForks = 0;
+    let requeues = 0;
 
     /** Learn the children of `ids` (their plans are their inputs); returns them. */
     const discoverChildren = async (ids: readonly string[]): Promise<string[]> => {
@@ -677,33 +680,47 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         steering.delete(root);
       }
     };
+    const cancel = async (id: string): Promise<void> => {
+      const startedAt = Date.now();
+      const wait = rng.chance(0.3);
+      const out = await client.cancelWorkflow(id, wait ? { wait: true, timeoutMs: 15_000 } : {}).catch((err: unknown) => err as Error);
+      const ok = !(out instanceof Error);
+      const status = ok ? out.status : undefined;
+      journal.events.push({
+        type: "cancel",
+        workflowId: id,
+        startedAt,
+        endedAt: Date.now(),
+        ok,
+        ...(status ? { status } : {}),
+        ...(ok && wait ? { idle: out.idle === true } : {}),
+        ...(ok && out.cancelledDescendants ? { cancelledDescendants: out.cancelledDescendants } : {}),
+      });
+    };
+    const resume = async (id: string, queue: QueueOptions | undefined): Promise<void> => {
+      const startedAt = Date.now();
+      const ok = await client.resumeWorkflow(id, queue ?? {}).then(
+        () => true,
+        () => false,
+      );
+      if (ok && queue) queueResumes++;
+      if (ok && !queue && journal.queueEnters.some((e) => e.workflowId === id)) bypassResumes++;
+      journal.events.push({ type: "resume", workflowId: id, startedAt, endedAt: Date.now(), ok });
+    };
     const steerOne = async (id: string, roll: number): Promise<void> => {
       const startedAt = Date.now();
-      if (roll < 0.3) {
-        const wait = rng.chance(0.3);
-        const out = await client.cancelWorkflow(id, wait ? { wait: true, timeoutMs: 15_000 } : {}).catch((err: unknown) => err as Error);
-        const ok = !(out instanceof Error);
-        const status = ok ? out.status : undefined;
-        journal.events.push({
-          type: "cancel",
-          workflowId: id,
-          startedAt,
-          endedAt: Date.now(),
-          ok,
-          ...(status ? { status } : {}),
-          ...(ok && wait ? { idle: out.idle === true } : {}),
-          ...(ok && out.cancelledDescendants ? { cancelledDescendants: out.cancelledDescendants } : {}),
-        });
+      const line = [...journal.queueEnters].reverse().find((e) => e.workflowId === id);
+      if (line && rootOf.get(id) === id && rng.chance(0.15)) {
+        // Out of its queue and straight back in: the old run's slot is often still held
+        // when the new run's entry is read (the pass must free one and admit the other).
+        await cancel(id);
+        await resume(id, { queueName: line.place.queueName, ...(line.place.partitionKey !== undefined ? { partitionKey: line.place.partitionKey } : {}) });
+        requeues++;
+      } else if (roll < 0.3) {
+        await cancel(id);
       } else if (roll < 0.75) {
         // Now and then into a queue's line (only a root of a plan that may wait in one), else past any queue.
-        const queue = withQueues && rootOf.get(id) === id && queueable(plans.get(id)!) && rng.chance(0.35) ? queueOptions(rng, plans.get(id)!) : undefined;
-        const ok = await client.resumeWorkflow(id, queue ?? {}).then(
-          () => true,
-          () => false,
-        );
-        if (ok && queue) queueResumes++;
-        if (ok && !queue && journal.queueEnters.some((e) => e.workflowId === id)) bypassResumes++;
-        journal.events.push({ type: "resume", workflowId: id, startedAt, endedAt: Date.now(), ok });
+        await resume(id, withQueues && rootOf.get(id) === id && queueable(plans.get(id)!) && rng.chance(0.35) ? queueOptions(rng, plans.get(id)!) : undefined);
       } else {
         const recorded = await rt.store.countSteps(id);
         const startStep = rng.int(1, recorded + 1);
@@ -1018,6 +1035,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       queueResumes,
       bypassResumes,
       queueForks,
+      requeues,
       dedupProbes: journal.dedupProbes.length,
       dedupRefused: journal.dedupProbes.filter((d) => d.outcome === "duplicate").length,
       dedupStarted: journal.dedupProbes.filter((d) => d.outcome === "started").length,
@@ -1106,6 +1124,7 @@ export const VIOLATION_KEYS = [
   "runWithoutAdmission",
   "dedupMismatches",
   "queueSlotsLeft",
+  "queueRecordMismatches",
 ] as const satisfies readonly (keyof Violations)[];
 
 /** True when the report shows no violated invariant. */

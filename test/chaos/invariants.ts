@@ -74,20 +74,14 @@ export interface Violations {
   runWithoutAdmission: number;
   /**
    * A start with a deduplication id that was refused although its holder was
-   * finished throughout (or naming another workflow than the holder), or that
-   * went through although its holder was ENQUEUED or PENDING throughout; or a
+   * finished or resumed throughout (or naming another workflow than the holder), or that
+   * went through although its holder was ENQUEUED or PENDING in its first run throughout; or a
    * deduplication id still held once everything had finished.
    */
   dedupMismatches: number;
   /** Slots and waiting entries left in the queues once everything finished (and admission passes ran). */
   queueSlotsLeft: number;
-  /**
-   * Workflows whose record, at the end, names another queue place or priority
-   * than the line it last entered (a resume into a queue keeps the partitionKey
-   * or priority of the queue it was in before when the new options have none: its
-   * end then asks for an admission pass of a place that is not its queue). Counted
-   * apart, and not failing the run, until that is fixed (see the chaos report that found it).
-   */
+  /** Workflows whose record, at the end, names another queue place or priority than the line it last entered. */
   queueRecordMismatches: number;
   /** Human-readable detail of each violation (first few). */
   details: string[];
@@ -686,7 +680,9 @@ function checkQueues(
   for (const d of journal.dedupProbes) {
     const what = `${d.workflowId} with deduplication id ${d.deduplicationId} on ${d.queueName} (holder ${d.holder}: ${JSON.stringify(d.before)} before, ${JSON.stringify(d.after)} after)`;
     const sameGeneration = d.before !== undefined && d.after !== undefined && d.before.generation === d.after.generation;
-    const activeThroughout = sameGeneration && ACTIVE.includes(d.before!.status) && ACTIVE.includes(d.after!.status);
+    // A resume gives the holder's id up (a resumed workflow holds none): only a first run holds one.
+    const activeThroughout = sameGeneration && d.before!.generation === 0 && ACTIVE.includes(d.before!.status) && ACTIVE.includes(d.after!.status);
+    const resumedThroughout = sameGeneration && d.before!.generation > 0;
     const finishedThroughout = sameGeneration && FINISHED_STATUSES.includes(d.before!.status as WorkflowStatus) && FINISHED_STATUSES.includes(d.after!.status as WorkflowStatus);
     if (d.outcome === "duplicate" && d.named !== d.holder) {
       dedupMismatches++;
@@ -694,6 +690,9 @@ function checkQueues(
     } else if (d.outcome === "duplicate" && finishedThroughout) {
       dedupMismatches++;
       note(`dedup mismatch: the start of ${what} was refused although the holder had finished`);
+    } else if (d.outcome === "duplicate" && resumedThroughout) {
+      dedupMismatches++;
+      note(`dedup mismatch: the start of ${what} was refused although the holder had been resumed (which gives its id up)`);
     } else if (d.outcome === "started" && activeThroughout) {
       dedupMismatches++;
       note(`dedup mismatch: ${what} was started although the holder was ENQUEUED or PENDING throughout`);
@@ -718,7 +717,7 @@ function checkQueues(
     if (wf.queueName === e.place.queueName && wf.partitionKey === e.place.partitionKey && wf.priority === e.entry.priority) continue;
     queueRecordMismatches++;
     note(
-      `(not failing: known bug) queue record mismatch: ${id} last entered ${placeKey(e.place)} (priority ${e.entry.priority ?? "none"}, by ${e.via}), ` +
+      `queue record mismatch: ${id} last entered ${placeKey(e.place)} (priority ${e.entry.priority ?? "none"}, by ${e.via}), ` +
         `but its record names ${wf.queueName}${wf.partitionKey !== undefined ? `[${wf.partitionKey}]` : ""} (priority ${wf.priority ?? "none"})`,
     );
   }

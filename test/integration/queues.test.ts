@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { defineQueue, defineWorkflow, DuplicateWorkflowError, ValidationError, WorkflowStatus } from "../../src/index.js";
 import type { LocalRuntime } from "../../src/local/index.js";
-import { ADMISSION_RESEND_MS } from "../../src/queues/Admitter.js";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../src/local/localAws.js";
+import { Admitter, ADMISSION_RESEND_MS } from "../../src/queues/Admitter.js";
+import { QueueRegistry } from "../../src/queues/defineQueue.js";
+import { DynamoWorkflowStore } from "../../src/store/DynamoWorkflowStore.js";
 import type { WorkMessage } from "../../src/types.js";
 import { StepProbe, startTestRuntime, waitFor } from "../helpers/runtime.js";
 import { interceptStore } from "../helpers/stores.js";
@@ -29,21 +33,28 @@ const metered = defineQueue("metered", { rateLimit: { limit: 10, periodMs: 2_000
 const ranked = defineQueue("ranked", { concurrency: 1, priorityEnabled: true });
 const perTenant = defineQueue("per-tenant", { concurrency: 1, partitioned: true });
 const single = defineQueue("single", { concurrency: 1 });
+const requeue = defineQueue("requeue", { concurrency: 1 });
 
 /** Admissions as the store wrote them: when, and how many. */
 const admissions: { queueName: string; at: number; count: number }[] = [];
 /** First messages to drop once (an admitter that died before sending them). */
 const dropFirstMessage = new Set<string>();
+/** Queues whose admission passes see an empty queue for now (an admitter that has not run yet). */
+const pausedQueues = new Set<string>();
 
 let rt: LocalRuntime;
 
 before(async () => {
   rt = await startTestRuntime([job], {
-    queues: [narrow, metered, ranked, perTenant, single],
+    queues: [narrow, metered, ranked, perTenant, single, requeue],
     maxConcurrency: 8,
     functionTimeoutMs: 10_000,
     wrapStore: (store) =>
       interceptStore(store, {
+        readQueue: async (inner, place, maxEntries) => {
+          const state = await inner.readQueue(place, maxEntries);
+          return pausedQueues.has(place.queueName) ? { ...state, entries: [], slots: [] } : state;
+        },
         admitFromQueue: async (inner, args) => {
           const ok = await inner.admitFromQueue(args);
           if (ok && args.admit.length > 0) admissions.push({ queueName: args.state.place.queueName, at: args.now, count: args.admit.length });
@@ -195,5 +206,78 @@ describe("workflow queues", () => {
     assert.equal(await handle.getResult({ timeoutMs: 30_000 }), "lost-1");
     assert.equal(dropFirstMessage.has("lost-1"), false, "the first message was dropped");
     assert.ok(Date.now() - t0 >= ADMISSION_RESEND_MS - 1_000, "it came again after the resend delay");
+  });
+
+  it("admits a workflow resumed into the queue whose old run still holds a slot there", async () => {
+    const gate = probe.hold("requeue-1", "work");
+    await rt.client.startWorkflow(job, 0, { workflowId: "requeue-1", queueName: requeue.name });
+    await gate.reached;
+    // Cancel and resume into the same queue before any pass gives the old slot back:
+    // the next pass sees the old run's slot and the new run's entry for one workflow.
+    pausedQueues.add(requeue.name);
+    await rt.client.cancelWorkflow("requeue-1");
+    await rt.client.resumeWorkflow("requeue-1", { queueName: requeue.name });
+    await rt.client.startWorkflow(job, 0, { workflowId: "requeue-2", queueName: requeue.name });
+    pausedQueues.delete(requeue.name);
+    gate.open();
+    await rt.client.startWorkflow(job, 0, { workflowId: "requeue-3", queueName: requeue.name });
+    await allSucceeded(["requeue-1", "requeue-2", "requeue-3"], 30_000);
+    await waitFor("every slot of the queue given back", async () => (await rt.store.queueCounts({ queueName: requeue.name })).slots === 0, 10_000);
+  });
+
+  it("takes the queue fields of a resume into a queue from the resume alone, not from the queue the workflow left", async () => {
+    const gate = probe.hold("moved-0", "work");
+    await rt.client.startWorkflow(job, 0, { workflowId: "moved-0", queueName: ranked.name });
+    await gate.reached;
+    await rt.client.startWorkflow(job, 0, { workflowId: "moved-1", queueName: ranked.name, priority: 1, deduplicationId: "moved-dedup" });
+    await rt.client.cancelWorkflow("moved-1");
+    await assert.rejects(rt.client.resumeWorkflow("moved-1", { queueName: ranked.name, deduplicationId: "again" } as never), ValidationError);
+    await rt.client.resumeWorkflow("moved-1", { queueName: ranked.name });
+    const resumed = await rt.client.getWorkflowStatus("moved-1");
+    assert.deepEqual([resumed.priority, resumed.deduplicationId, resumed.status], [undefined, undefined, WorkflowStatus.ENQUEUED], "the resume gave no priority and holds no deduplication id");
+    await rt.client.startWorkflow(job, 0, { workflowId: "moved-2", queueName: ranked.name, deduplicationId: "moved-dedup" });
+
+    // Into a partition (admitted there at once, and held), then back into an
+    // unpartitioned queue: the partition key goes with the move.
+    const held = probe.hold("moved-1", "work");
+    await rt.client.cancelWorkflow("moved-1");
+    await rt.client.resumeWorkflow("moved-1", { queueName: perTenant.name, partitionKey: "tenant-y" });
+    const partitioned = await rt.client.getWorkflowStatus("moved-1");
+    assert.deepEqual([partitioned.queueName, partitioned.partitionKey, partitioned.priority], [perTenant.name, "tenant-y", undefined]);
+    await held.reached;
+    await rt.client.cancelWorkflow("moved-1");
+    await rt.client.resumeWorkflow("moved-1", { queueName: ranked.name });
+    const back = await rt.client.getWorkflowStatus("moved-1");
+    assert.deepEqual([back.queueName, back.partitionKey, back.priority, back.status], [ranked.name, undefined, undefined, WorkflowStatus.ENQUEUED]);
+    held.open();
+    gate.open();
+    await allSucceeded(["moved-0", "moved-1", "moved-2"], 30_000);
+  });
+
+  it("admits on consistent reads only: every read of an admission pass is strongly consistent", async () => {
+    const reads: { command: string; consistent: boolean }[] = [];
+    const dynamodb = new DynamoDBClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoint: rt.endpoints.dynamodb });
+    dynamodb.middlewareStack.add(
+      (next, context) => async (args) => {
+        const command = String((context as { commandName?: string }).commandName);
+        const input = args.input as { ConsistentRead?: boolean; RequestItems?: Record<string, { ConsistentRead?: boolean }> };
+        if (command === "BatchGetItemCommand") for (const table of Object.values(input.RequestItems ?? {})) reads.push({ command, consistent: table.ConsistentRead === true });
+        else if (command === "GetItemCommand" || command === "QueryCommand") reads.push({ command, consistent: input.ConsistentRead === true });
+        return next(args);
+      },
+      { step: "initialize", name: "recordReads" },
+    );
+    // The runtime's admitter sees an empty queue meanwhile: this pass is the one that admits.
+    pausedQueues.add(requeue.name);
+    try {
+      for (const n of [1, 2]) await rt.client.startWorkflow(job, 0, { workflowId: `consistent-${n}`, queueName: requeue.name });
+      const admitter = new Admitter(new DynamoWorkflowStore({ tableName: rt.tableName, client: dynamodb }), rt.queue, new QueueRegistry([requeue]));
+      assert.equal(await admitter.admit({ queueName: requeue.name }), 1);
+    } finally {
+      pausedQueues.delete(requeue.name);
+    }
+    assert.ok(reads.some((r) => r.command === "BatchGetItemCommand"), "the pass read the workflows of its slots and entries");
+    assert.deepEqual(reads.filter((r) => !r.consistent), [], "no eventually consistent read");
+    await allSucceeded(["consistent-1", "consistent-2"], 30_000);
   });
 });
